@@ -1,0 +1,81 @@
+// Package hotstandby is hamon's decision logic: the hot-standby state
+// machine of one server, with the semantics of HA Monitor. It imports
+// nothing from Kubernetes; the controller adapts it to the API and the
+// node agents carry out its commands.
+//
+// # How it is used
+//
+// The controller keeps a State per HAServer (in the object's status). Each
+// time it observes something it turns the observation into an Event and
+// calls Step(config, state, event, now), which returns the next state and
+// the Commands to carry out, in order. Step never panics and ignores events
+// that do not fit (a stale report, a repeated request), so the controller
+// can replay what it sees on every reconcile. Time comes in as an argument
+// and timers as Tick events at NextDeadline, so tests run in microseconds.
+//
+// # Host states (monshow)
+//
+// Each host of a server is in one state:
+//
+//	Online           ONL: the active server runs here.
+//	Standby          SBY: ready to take over. In Server mode a standby copy
+//	                 runs; in Monitor mode nothing runs (4.1.2 (2)).
+//	Starting         being started as active (a switchover target) or standby.
+//	Stopping         being terminated (termCommand, or the pod deleted).
+//	StartRetry       >ONL: a failed start is retried (3.2.7): switchRetry times
+//	                 in Monitor mode; in Server mode hamon waits for the server
+//	                 to restart.
+//	RestartWait      the failed active waits to be restarted here (switchtype
+//	                 restart: hamon restarts it; manual, and Monitor mode
+//	                 without patrol: an operator's Act or Swap decides)
+//	                 (Table 4-3 #3, Table 4-4 #2).
+//	ActiveStartWait  the primary host did not come up; the best other host
+//	                 waits for Act (7.5.1).
+//	HotStandbyWait   the failed host could not be fenced; only the top-priority
+//	                 standby waits for Act, nothing is activated (4.5.2).
+//	GroupSwitchWait  no_exchange group member: the standby waits for the group
+//	                 to switch (4.4.1).
+//	Stopped, Failed  not running: by request or normal end / after a failure.
+//	Fenced           cut off from the shared disks (its key preempted, or its
+//	                 OS terminated); it rejoins as standby only after a reboot.
+//
+// # Events
+//
+// Server events (ServerStarted, ServerExited normal or abnormal,
+// StartFailed, PatrolFailed), host events (HostLost, HostBack), agent
+// reports (ReservationTaken, ReservationFailed for an epoch), time (Tick),
+// operator requests (Request: Swap = monswap [-f], StopStandby = monsbystp,
+// End = monend, Begin = monbegin, Act = monact, ClearReservation =
+// monscsiclr) and group coordination (GroupSwitch, GroupMemberSwitched,
+// MembersReady).
+//
+// What each server event does is Table 4-3 (Server mode) and Table 4-4
+// (Monitor mode) of 4.1.2; the tests are named after their rows.
+//
+// # Switchover
+//
+// Every switchover, automatic or planned, runs one pipeline:
+//
+//	Terminating → Fencing → Reserving → Activating [→ AwaitingMembers]
+//
+// Terminating stops every host that may run an active copy (the old active,
+// or a target that failed while starting); Fencing waits, for a lost host
+// without shared disks, until its agent has self-fenced (or, for a forced
+// swap, until the host is down); Reserving asks the target's agent to
+// register on every path and PREEMPT AND ABORT every other key, for a new
+// epoch; Activating starts (Monitor mode) or promotes (Server mode) the
+// target. Every stage has a timer, so nothing waits forever: a stop that
+// times out is fenced, a reservation that fails leaves the target in
+// HotStandbyWait, a start that fails moves on to the next standby by
+// priority (multi-standby, 3.2.5) and then to start retries or a
+// hot-standby error (3.2.7).
+//
+// # Safety
+//
+// CheckInvariants states what holds after every step; the property tests
+// check it, and that no host is activated while another may still write,
+// over hundreds of thousands of random sequences. Groups (PlanGroup,
+// PlanGroupSwap) and the system-manager policies of HiRDB 26.7.9
+// (DecideManagerSwitchover, Tables 26-41 and 26-42) are pure functions
+// beside the machine.
+package hotstandby

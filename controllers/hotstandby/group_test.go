@@ -1,0 +1,157 @@
+package hotstandby
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// Grouped-system switchover (3.2.3, 4.4.1) and the system-manager
+// switchover of HiRDB 26.7.9 (Tables 26-41 and 26-42).
+
+func TestGroupExchange_FailedMemberLeadsOthersFollow(t *testing.T) {
+	members := []MemberView{
+		{Name: "db", Exchange: true, Switch: &Switchover{From: "a", To: "b", Cause: CauseServerFailure}},
+		{Name: "tp", Exchange: true, Active: "a"},
+		{Name: "already", Exchange: true, Active: "b"},
+	}
+	got := PlanGroup(members)
+	want := []GroupCommand{{Member: "tp", Event: GroupSwitch{To: "b", Cause: CauseGroupSwitch}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+}
+
+func TestGroupExchange_PlannedSwitchOfAMemberDoesNotLead(t *testing.T) {
+	members := []MemberView{
+		{Name: "db", Exchange: true, Switch: &Switchover{From: "a", To: "b", Cause: CausePlannedSwap}},
+		{Name: "tp", Exchange: true, Active: "a"},
+	}
+	if got := PlanGroup(members); len(got) != 0 {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestGroup_MemberSwitchedCancelsOthersStartRetries(t *testing.T) {
+	members := []MemberView{
+		{Name: "db", LastSwitch: &Switchover{To: "b", Result: ResultSucceeded}},
+		{Name: "tp", StartRetryOn: "c"},
+		{Name: "same", StartRetryOn: "b"},
+	}
+	got := PlanGroup(members)
+	want := []GroupCommand{{Member: "tp", Event: GroupMemberSwitched{To: "b"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+}
+
+func TestGroupMember_ReceivesGroupSwitch_PlannedSwitchover(t *testing.T) {
+	h := monitorModeHarness(t, func(c *Config) { c.Group = "g"; c.Exchange = true })
+	h.do(GroupSwitch{To: "b", Cause: CauseGroupSwitch})
+	h.wantCmds(StopServer{Node: "a"})
+	h.do(ServerExited{Node: "a", Normal: true})
+	h.do(ServerStarted{Node: "b"})
+	h.wantState("b", Online)
+	h.wantState("a", Standby)
+	// Idempotent: the coordinator repeats itself every reconcile.
+	h.do(GroupSwitch{To: "b", Cause: CauseGroupSwitch})
+	h.wantCmds()
+}
+
+func TestGroupNoExchange_OnlyFailedMemberTerminated_StandbyWaits(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol, func(c *Config) { c.Group = "g"; c.Exchange = false })
+	h.do(PatrolFailed{Node: "a"})
+	h.wantCmds(StopServer{Node: "a"})
+	h.wantState("b", GroupSwitchWait)
+	h.wantEmit("HAMN133-W")
+	h.do(ServerExited{Node: "a"})
+	h.wantState("a", Failed)
+	h.wantPhase(PhaseWaiting)
+	h.advance(time.Hour)
+	h.wantCmds()
+	// monswap -g: the group switches; the waiting standby starts.
+	_, cmds := PlanGroupSwap([]MemberView{{Name: "m", GroupSwitchWaitOn: "b"}}, "", "")
+	h.do(cmds[0].Event)
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
+	h.do(ServerStarted{Node: "b"})
+	h.wantState("b", Online)
+}
+
+func TestGroupNoExchange_HostFailureStillSwitches(t *testing.T) {
+	h := monitorModeHarness(t, withDisks, func(c *Config) { c.Group = "g"; c.Exchange = false })
+	h.do(HostLost{Node: "a"})
+	h.wantCmds(Reserve{Node: "b", Epoch: 2})
+}
+
+func TestPlanGroupSwap_AllMembersToOneNode(t *testing.T) {
+	node, cmds := PlanGroupSwap([]MemberView{{Name: "x", Active: "a"}, {Name: "y", Active: "b"}}, "", "b")
+	if node != "b" || len(cmds) != 1 || cmds[0].Member != "x" {
+		t.Fatalf("node %s cmds %v", node, cmds)
+	}
+}
+
+func TestTable2641_2642_ManagerSwitchover(t *testing.T) {
+	running := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v1"}}
+	stoppedBES := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v1", Stopped: true}}
+	mixed := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v2"}}
+	cases := []struct {
+		name    string
+		policy  ManagerPolicy
+		members []Member
+		allowed bool
+		wait    time.Duration
+	}{
+		{"26-41 wait, all running: switches after the version check", ManagerPolicy{Rerun: RerunWait}, running, true, 0},
+		{"26-41 wait, a unit stopped: switchover fails", ManagerPolicy{Rerun: RerunWait}, stoppedBES, false, 0},
+		{"26-41 wait, versions differ: switchover fails", ManagerPolicy{Rerun: RerunWait}, mixed, false, 0},
+		{"26-41 notwait, a unit stopped: switches, no wait", ManagerPolicy{Rerun: RerunNoWait}, stoppedBES, true, 0},
+		{"26-41 notwait needs one image: fails when they differ", ManagerPolicy{Rerun: RerunNoWait}, mixed, false, 0},
+		{"26-42 start level 0, a unit stopped: fails", ManagerPolicy{Rerun: RerunWait, StartLevel: 0}, stoppedBES, false, 0},
+		{"26-42 start level 1, no skip units: switches then waits 20m", ManagerPolicy{Rerun: RerunWait, StartLevel: 1}, stoppedBES, true, 20 * time.Minute},
+		{"26-42 start level 1, reducedCheckTime 5m", ManagerPolicy{Rerun: RerunWait, StartLevel: 1, ReducedCheckTime: 5 * time.Minute}, stoppedBES, true, 5 * time.Minute},
+		{"26-42 start level 1, stopped unit skipped: no wait", ManagerPolicy{Rerun: RerunWait, StartLevel: 1, SkipUnits: []string{"bes"}}, stoppedBES, true, 0},
+		{"26-42 start level 1, other unit skipped: waits for the stopped one", ManagerPolicy{Rerun: RerunWait, StartLevel: 1, SkipUnits: []string{"fes"}}, stoppedBES, true, 20 * time.Minute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := DecideManagerSwitchover(c.policy, c.members)
+			if d.Allowed != c.allowed || d.WaitForMembers != c.wait || d.Reason == "" {
+				t.Fatalf("got %+v", d)
+			}
+		})
+	}
+}
+
+func TestManagerGate_RefusedSwitchoverFails(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol)
+	h.cfg.ManagerGate = &ManagerDecision{Allowed: false, Reason: "members [bes] are stopped"}
+	h.do(ServerExited{Node: "a"})
+	h.wantEmit("HAMN160-E")
+	h.wantCmds()
+	h.wantPhase(PhaseFailed)
+	h.do(Request{ID: "w", Action: ActionSwap})
+	h.wantRequest("w", RequestFailed, "ManagerSwitchRefused")
+}
+
+func TestManagerGate_ReducedActivationWaitsForMembers(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol)
+	h.cfg.ManagerGate = &ManagerDecision{Allowed: true, WaitForMembers: 20 * time.Minute}
+	h.do(ServerExited{Node: "a"})
+	h.do(ServerStarted{Node: "b"})
+	h.wantEmit("HAMN161-I")
+	h.wantPhase(PhaseSwitchingOver)
+	h.do(MembersReady{})
+	h.wantState("b", Online)
+}
+
+func TestManagerGate_ReducedCheckTimeElapses(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol)
+	h.cfg.ManagerGate = &ManagerDecision{Allowed: true, WaitForMembers: 20 * time.Minute}
+	h.do(ServerExited{Node: "a"})
+	h.do(ServerStarted{Node: "b"})
+	h.advance(19 * time.Minute)
+	h.wantPhase(PhaseSwitchingOver)
+	h.advance(time.Minute)
+	h.wantEmit("HAMN162-W")
+	h.wantState("b", Online)
+}
