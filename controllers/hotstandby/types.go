@@ -264,10 +264,10 @@ type Switchover struct {
 	// (the old active, or a target that failed while it may run); "" once
 	// it is.
 	Clearing string
-	Cause   Cause
-	Stage   Stage
-	Planned bool
-	Forced  bool
+	Cause    Cause
+	Stage    Stage
+	Planned  bool
+	Forced   bool
 	// TargetWasRunning says the target ran a standby copy (Server mode),
 	// which is promoted rather than started.
 	TargetWasRunning bool
