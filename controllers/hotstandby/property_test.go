@@ -18,6 +18,7 @@ import (
 const defaultPropSeed = 20261123
 
 func propSequences(t *testing.T) int {
+	t.Helper()
 	if testing.Short() {
 		return 10_000
 	}
@@ -184,17 +185,17 @@ func (w *world) next(faults bool) Event {
 			}
 		}
 	case r < 35:
-		for _, n := range w.sorted(w.pendingStart) {
-			delete(w.pendingStart, n)
+		if ns := w.sorted(w.pendingStart); len(ns) > 0 {
+			delete(w.pendingStart, ns[0])
 			if faults && w.rng.IntN(5) == 0 {
-				return StartFailed{Node: n, Reason: "sim"}
+				return StartFailed{Node: ns[0], Reason: "sim"}
 			}
-			return ServerStarted{Node: n}
+			return ServerStarted{Node: ns[0]}
 		}
 	case r < 50:
-		for _, n := range w.sorted(w.pendingStop) {
-			delete(w.pendingStop, n)
-			return ServerExited{Node: n, Normal: w.rng.IntN(2) == 0}
+		if ns := w.sorted(w.pendingStop); len(ns) > 0 {
+			delete(w.pendingStop, ns[0])
+			return ServerExited{Node: ns[0], Normal: w.rng.IntN(2) == 0}
 		}
 	case r < 60:
 		if rs := w.reserve; rs != nil {
@@ -205,10 +206,10 @@ func (w *world) next(faults bool) Event {
 			return ReservationTaken{Node: rs.Node, Epoch: rs.Epoch}
 		}
 	case r < 63:
-		for _, n := range w.sorted(w.fence) {
-			delete(w.fence, n)
-			w.alive[n] = false
-			return HostLost{Node: n}
+		if ns := w.sorted(w.fence); len(ns) > 0 {
+			delete(w.fence, ns[0])
+			w.alive[ns[0]] = false
+			return HostLost{Node: ns[0]}
 		}
 	}
 	if !faults {

@@ -10,6 +10,7 @@ import (
 // standby (C a second standby where multi-standby matters).
 
 func serverModeHarness(t *testing.T, mutate ...func(*Config)) *harness {
+	t.Helper()
 	cfg := cfgOf(ModeServer, "a", "b")
 	for _, m := range mutate {
 		m(&cfg)

@@ -9,6 +9,7 @@ import (
 // (monitor mode). Only the active host runs the server.
 
 func monitorModeHarness(t *testing.T, mutate ...func(*Config)) *harness {
+	t.Helper()
 	cfg := cfgOf(ModeMonitor, "a", "b")
 	for _, m := range mutate {
 		m(&cfg)
