@@ -352,7 +352,7 @@ const (
 
 // HostState is a host's state for one server, in the words of HA Monitor's
 // monshow.
-// +kubebuilder:validation:Enum=Online;Standby;Starting;Stopping;StartRetry;RestartWait;ActiveStartWait;HotStandbyWait;GroupSwitchWait;Stopped;Failed;Fenced;Unknown
+// +kubebuilder:validation:Enum=Online;Standby;Starting;Stopping;StartRetry;RestartWait;ActiveStartWait;HotStandbyWait;GroupSwitchWait;Stopped;Failed;Fenced
 type HostState string
 
 // The host states. Each is the state of the server's copy on that host.
@@ -369,7 +369,6 @@ const (
 	HostStopped         HostState = "Stopped"         // Not running, by request or after a normal termination.
 	HostFailed          HostState = "Failed"          // Not running after a failure (a hot-standby error).
 	HostFenced          HostState = "Fenced"          // Cut off from the shared disks; rejoins after a reboot.
-	HostUnknown         HostState = "Unknown"         // The host's agent is not heard from.
 )
 
 // Phase summarises a server for people and printer columns. Conditions and
@@ -441,6 +440,28 @@ type HAServerStatus struct {
 	// +optional
 	LastRequest *RequestStatus `json:"lastRequest,omitempty"`
 
+	// switchover is the switchover in progress, with the stage it is in.
+	// +optional
+	Switchover *Switchover `json:"switchover,omitempty"`
+
+	// deadline is when the current wait of the server (a switchover stage,
+	// the wait for the primary host) times out.
+	// +optional
+	Deadline *metav1.Time `json:"deadline,omitempty"`
+
+	// halted is Stopped or Failed once the server has ended normally or with
+	// a hot-standby error, until it runs again.
+	// +optional
+	Halted Phase `json:"halted,omitempty"`
+
+	// agentRequests is work asked of the node agents besides taking the
+	// reservation (which targetNode and fencingEpoch ask for): release or
+	// clear the reservation, terminate a host's OS. Newest last, at most 16.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	AgentRequests []AgentRequest `json:"agentRequests,omitempty"`
+
 	// conditions are Available, SwitchoverInProgress, Fenced, ReservationHeld,
 	// Degraded and Valid; see the condition types for when each is set.
 	// +optional
@@ -476,6 +497,46 @@ type HostStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// alive says the host's node agent renews its Lease.
+	// +optional
+	Alive bool `json:"alive,omitempty"`
+
+	// bootID is the host's boot ID when it was last seen alive; a new one
+	// after a loss means the host rebooted (and may rejoin if fenced).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	BootID string `json:"bootID,omitempty"`
+
+	// pod is the name of the server's pod on this host.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod,omitempty"`
+
+	// wantStandby says hamon keeps a standby on this host whenever it is
+	// alive and idle. Persisted so that a restarted controller resumes.
+	// +optional
+	WantStandby bool `json:"wantStandby,omitempty"`
+
+	// running says a server process may run here (started and not seen to
+	// end). Persisted so that a restarted controller resumes.
+	// +optional
+	Running bool `json:"running,omitempty"`
+
+	// activeCopy says a copy started as active may run here, so this host
+	// must be stopped or fenced before another is activated. Persisted so
+	// that a restarted controller resumes.
+	// +optional
+	ActiveCopy bool `json:"activeCopy,omitempty"`
+
+	// afterStop is the state a Stopping host goes to once stopped.
+	// +optional
+	AfterStop HostState `json:"afterStop,omitempty"`
+
+	// deadline is when this host's own timer (a start, a stop, a restart, a
+	// start retry) fires.
+	// +optional
+	Deadline *metav1.Time `json:"deadline,omitempty"`
 }
 
 // Switchover is one switchover in the history.
@@ -505,13 +566,82 @@ type Switchover struct {
 	// +optional
 	Finished *metav1.Time `json:"finished,omitempty"`
 
-	// result is Succeeded, Failed or InProgress.
+	// result is Succeeded or Failed once finished; empty while in progress.
 	// +optional
 	Result string `json:"result,omitempty"`
+
+	// stage is the step in progress: Terminating, Fencing, Reserving,
+	// Activating or AwaitingMembers.
+	// +optional
+	Stage string `json:"stage,omitempty"`
+
+	// planned is set for a planned switchover (monswap, a group switch).
+	// +optional
+	Planned bool `json:"planned,omitempty"`
+
+	// forced is set for a forced switchover (monswap -f).
+	// +optional
+	Forced bool `json:"forced,omitempty"`
+
+	// clearing is the host the switchover waits to be stopped or fenced.
+	// +optional
+	Clearing string `json:"clearing,omitempty"`
+
+	// tried lists targets that failed to start in this switchover.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Tried []string `json:"tried,omitempty"`
+
+	// requestID is the operator request that started it.
+	// +optional
+	RequestID string `json:"requestID,omitempty"`
+
+	// awaitHostDown is set while a forced fence waits for the host to go down.
+	// +optional
+	AwaitHostDown bool `json:"awaitHostDown,omitempty"`
+
+	// targetWasRunning is set when the target's standby copy is promoted
+	// rather than started.
+	// +optional
+	TargetWasRunning bool `json:"targetWasRunning,omitempty"`
+}
+
+// AgentAction is work the controller asks of a node agent.
+// +kubebuilder:validation:Enum=Release;ClearReservation;FenceHost
+type AgentAction string
+
+// The agent actions.
+const (
+	// AgentRelease: release the reservation and unregister (after a normal end).
+	AgentRelease AgentAction = "Release"
+	// AgentClearReservation: clear the reservation of every shared disk
+	// (monscsiclr), after the holder is known down.
+	AgentClearReservation AgentAction = "ClearReservation"
+	// AgentFenceHost: terminate this host's OS (monswap -f, or a server that
+	// would not stop and has no shared disk to fence it).
+	AgentFenceHost AgentAction = "FenceHost"
+)
+
+// AgentRequest is one piece of work for the agent of one node.
+type AgentRequest struct {
+	// node is the node whose agent is to act.
+	// +required
+	Node string `json:"node"`
+	// action is Release, ClearReservation or FenceHost.
+	// +required
+	Action AgentAction `json:"action"`
+	// epoch is the fencing epoch when it was asked; with action it makes
+	// the request unique, so an agent acts on it once.
+	// +optional
+	Epoch int64 `json:"epoch,omitempty"`
+	// time is when it was asked.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
 }
 
 // RequestOutcome is what became of an operator request.
-// +kubebuilder:validation:Enum=InProgress;Done;Refused
+// +kubebuilder:validation:Enum=InProgress;Done;Refused;Failed
 type RequestOutcome string
 
 // The request outcomes.
@@ -519,6 +649,7 @@ const (
 	RequestInProgress RequestOutcome = "InProgress" // Accepted and being carried out.
 	RequestDone       RequestOutcome = "Done"       // Carried out.
 	RequestRefused    RequestOutcome = "Refused"    // Not carried out; reason says why.
+	RequestFailed     RequestOutcome = "Failed"     // Accepted, then failed (a switchover that failed).
 )
 
 // RequestStatus is the outcome of one operator request.
@@ -531,7 +662,7 @@ type RequestStatus struct {
 	// +required
 	Action RequestAction `json:"action"`
 
-	// outcome is InProgress, Done or Refused.
+	// outcome is InProgress, Done, Refused or Failed.
 	// +required
 	Outcome RequestOutcome `json:"outcome"`
 

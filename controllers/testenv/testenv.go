@@ -68,6 +68,9 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
+	// Tests play kubelets and agents through this config: client-go's
+	// default of 5 requests per second would throttle them into flakes.
+	cfg.QPS, cfg.Burst = 500, 1000
 	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		_ = env.Stop()

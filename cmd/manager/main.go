@@ -1,0 +1,99 @@
+// Command manager runs hamon's controller: it reconciles HAServers through
+// the hot-standby state machine. Run it with leader election on when more
+// than one replica runs; everything it needs to resume is in the API.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr, agentNS, leaderNS string
+		leaderElect                               bool
+		timing                                    = hotstandby.DefaultTiming()
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 to disable).")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
+	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's).")
+	flag.StringVar(&agentNS, "agent-namespace", controllers.DefaultAgentNamespace, "Namespace of the node agents' Leases.")
+	flag.DurationVar(&timing.StopTimeout, "stop-timeout", timing.StopTimeout, "How long a server may take to stop before its host is fenced.")
+	flag.DurationVar(&timing.ReserveTimeout, "reserve-timeout", timing.ReserveTimeout, "How long an agent may take to take the reservation.")
+	flag.DurationVar(&timing.StartTimeout, "start-timeout", timing.StartTimeout, "How long a server may take to start.")
+	flag.DurationVar(&timing.RestartTimeout, "restart-timeout", timing.RestartTimeout,
+		"How long a restart in place may take (switchType Restart).")
+	flag.DurationVar(&timing.SelfFenceWait, "self-fence-wait", timing.SelfFenceWait,
+		"After a host's Lease expired, how long to wait before a server without shared disks starts elsewhere.")
+	flag.DurationVar(&timing.FenceTimeout, "fence-timeout", timing.FenceTimeout, "How long a forced fence may take.")
+	flag.DurationVar(&timing.RetryInterval, "retry-interval", timing.RetryInterval, "Pause between two start retries.")
+	flag.DurationVar(&timing.PrimaryWait, "primary-wait", timing.PrimaryWait,
+		"How long a new server waits for its primary host before another host waits for Act (ActiveStartWait).")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	if err := run(metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing); err != nil {
+		ctrl.Log.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := hav1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "hamon-controller.ha.hamon.io",
+		LeaderElectionNamespace: leaderNS,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Only the agents' Leases: not every kubelet's node lease.
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{agentNS: {}}},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	r := &controllers.HAServerReconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorder("hamon-controller"),
+		Clock:          hotstandby.RealClock{},
+		Timing:         controllers.Timing{Timing: timing},
+		AgentNamespace: agentNS,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the HAServer controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting the hamon controller", "agentNamespace", agentNS, "leaderElection", leaderElect)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

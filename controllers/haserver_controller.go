@@ -1,0 +1,264 @@
+// Package controllers reconciles HAServers through the hot-standby state
+// machine of package hotstandby: it observes pods, node agent Leases and
+// HANode reports, feeds what changed to the machine as events, carries out
+// its commands (pods, role labels, work for the agents, events) and
+// persists the machine's state in the HAServer's status.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
+)
+
+// hostIndex indexes HAServers by the nodes of spec.hosts.
+const hostIndex = "spec.hosts.node"
+
+// DefaultAgentNamespace is where node agents keep their Leases.
+const DefaultAgentNamespace = "hamon-system"
+
+// HAServerReconciler reconciles HAServers.
+type HAServerReconciler struct {
+	client.Client
+	// Recorder emits events with HA Monitor style message ids as reasons.
+	Recorder recorder.EventRecorder
+	// Clock tells the time (a fake one in tests).
+	Clock hotstandby.Clock
+	// Timing holds the state machine's timers.
+	Timing Timing
+	// AgentNamespace is where the node agents' Leases are (one per node,
+	// named after the node).
+	AgentNamespace string
+}
+
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=hanodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile observes one HAServer's world, steps its state machine and
+// carries out what it decided. Every step is idempotent: the controller may
+// stop anywhere and the next one resumes from the persisted status.
+func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	var s hav1alpha1.HAServer
+	if err := r.Get(ctx, req.NamespacedName, &s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !s.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // the pods are owned and go with it
+	}
+	before := s.DeepCopy()
+	now := r.Clock.Now()
+	cfg := configFor(&s, r.Timing, nil)
+	prev := stateFromStatus(&s, cfg)
+	views, err := r.observe(ctx, &s, hostNodes(cfg, prev))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st, cmds := prev, []hotstandby.Command(nil)
+	for _, ev := range deriveEvents(&s, prev, views) {
+		var out []hotstandby.Command
+		st, out = hotstandby.Step(cfg, st, ev, now)
+		cmds = append(cmds, out...)
+		if len(out) > 0 {
+			log.V(1).Info("Event", "event", ev.String(), "commands", len(out))
+		}
+	}
+	if err := hotstandby.CheckInvariants(cfg, st); err != nil {
+		// Never act on a state that breaks a safety rule: keep the old one.
+		log.Error(err, "State machine produced an unsafe state; not acting", "haserver", klog.KObj(&s))
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	writeState(&s, st, now)
+	recordBootIDs(&s, st, views)
+	recordAgentWork(&s, cmds, now)
+	podErr := r.reconcilePods(ctx, &s, st, prev, views)
+	setConditions(&s, st, cfg, missingNodes(cfg, views))
+	s.Status.ObservedGeneration = s.Generation
+	observeMetrics(&s, prev, st, cmds)
+	var patchErr error
+	if !equality.Semantic.DeepEqual(before.Status, s.Status) {
+		patchErr = r.Status().Patch(ctx, &s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(patchErr) {
+			log.V(1).Info("Status conflict; observing again", "error", patchErr.Error())
+			return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // a conflict means: observe again now
+		}
+	}
+	if patchErr == nil {
+		// Events only for a decision that was persisted: a decision that
+		// lost a conflict is taken again, and told once, by the next loop.
+		r.emitEvents(&s, cmds)
+	}
+	if err := errors.Join(podErr, patchErr); err != nil {
+		return ctrl.Result{}, fmt.Errorf("reconciling %s: %w", klog.KObj(&s), err)
+	}
+	return ctrl.Result{RequeueAfter: r.nextWake(st, views, now)}, nil
+}
+
+// emitEvents records the machine's Emit commands as Kubernetes events, the
+// message id as the reason, so `kubectl get events` reads like HA Monitor's
+// syslog.
+func (r *HAServerReconciler) emitEvents(s *hav1alpha1.HAServer, cmds []hotstandby.Command) {
+	for _, c := range cmds {
+		if e, ok := c.(hotstandby.Emit); ok {
+			kind := corev1.EventTypeNormal
+			if e.Warning {
+				kind = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(s, nil, kind, e.ID, "HotStandby", "%s %s", e.ID, e.Message)
+		}
+	}
+}
+
+// recordAgentWork turns the machine's commands for the node agents into
+// status.agentRequests (Reserve is targetNode + fencingEpoch).
+func recordAgentWork(s *hav1alpha1.HAServer, cmds []hotstandby.Command, now time.Time) {
+	for _, c := range cmds {
+		switch c := c.(type) {
+		case hotstandby.Release:
+			addAgentRequest(s, c.Node, hav1alpha1.AgentRelease, now)
+		case hotstandby.ClearReservation:
+			addAgentRequest(s, c.By, hav1alpha1.AgentClearReservation, now)
+		case hotstandby.FenceHost:
+			addAgentRequest(s, c.Node, hav1alpha1.AgentFenceHost, now)
+		}
+		// StartServer, Promote and StopServer are carried out by
+		// reconcilePods from the state; Reserve by targetNode + epoch.
+	}
+}
+
+func addAgentRequest(s *hav1alpha1.HAServer, node string, a hav1alpha1.AgentAction, now time.Time) {
+	t := metav1.NewTime(now)
+	s.Status.AgentRequests = append(s.Status.AgentRequests,
+		hav1alpha1.AgentRequest{Node: node, Action: a, Epoch: s.Status.FencingEpoch, Time: &t})
+	if n := len(s.Status.AgentRequests); n > 16 {
+		s.Status.AgentRequests = s.Status.AgentRequests[n-16:]
+	}
+}
+
+// recordBootIDs remembers each live host's boot ID, except a fenced host's:
+// its old boot ID is what tells that it has rebooted since.
+func recordBootIDs(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string]*hostView) {
+	for i := range s.Status.Hosts {
+		h := &s.Status.Hosts[i]
+		v := views[h.Node]
+		if m := st.Host(h.Node); v != nil && v.alive && v.bootID != "" && m != nil && m.State != hotstandby.Fenced {
+			h.BootID = v.bootID
+		}
+	}
+}
+
+// hostNodes are the nodes to observe: configured hosts and any host the
+// state still remembers.
+func hostNodes(cfg hotstandby.Config, st *hotstandby.State) []string {
+	nodes := append([]string(nil), cfg.Hosts...)
+	for _, h := range st.Hosts {
+		if !contains(nodes, h.Node) {
+			nodes = append(nodes, h.Node)
+		}
+	}
+	return nodes
+}
+
+func missingNodes(cfg hotstandby.Config, views map[string]*hostView) []string {
+	var out []string
+	for _, n := range cfg.Hosts {
+		if v := views[n]; v == nil || !v.nodeExists {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// nextWake is when to look again without being told: the machine's next
+// timer, or the expiry of a live host's Lease (to notice a host failure).
+func (r *HAServerReconciler) nextWake(st *hotstandby.State, views map[string]*hostView, now time.Time) time.Duration {
+	next := hotstandby.NextDeadline(st)
+	for _, v := range views {
+		if v.alive && (next.IsZero() || v.leaseExpiry.Before(next)) {
+			next = v.leaseExpiry
+		}
+	}
+	if next.IsZero() {
+		return 0
+	}
+	return max(next.Sub(now)+50*time.Millisecond, 50*time.Millisecond)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }
+
+// SetupWithManager registers the controller: HAServers, their pods, the
+// agents' Leases and HANodes (mapped to the HAServers of that node).
+func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.AgentNamespace == "" {
+		r.AgentNamespace = DefaultAgentNamespace
+	}
+	if r.Clock == nil {
+		r.Clock = hotstandby.RealClock{}
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, hostIndex,
+		func(o client.Object) []string {
+			var nodes []string
+			for _, h := range o.(*hav1alpha1.HAServer).Spec.Hosts {
+				nodes = append(nodes, h.Node)
+			}
+			return nodes
+		}); err != nil {
+		return err
+	}
+	byNode := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.serversOnNode(ctx, o.GetName())
+	})
+	inAgentNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.AgentNamespace })
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&hav1alpha1.HAServer{}).
+		Owns(&corev1.Pod{}).
+		Watches(&coordinationv1.Lease{}, byNode, builder.WithPredicates(inAgentNamespace)).
+		Watches(&hav1alpha1.HANode{}, byNode).
+		Named("haserver").
+		Complete(r)
+}
+
+func (r *HAServerReconciler) serversOnNode(ctx context.Context, node string) []reconcile.Request {
+	var list hav1alpha1.HAServerList
+	if err := r.List(ctx, &list, client.MatchingFields{hostIndex: node}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the HAServers of a node", "node", node)
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, s := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+	}
+	return out
+}

@@ -1,0 +1,296 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+)
+
+func ctrlConfigSkipNameValidation() config.Controller {
+	return config.Controller{SkipNameValidation: ptr(true)}
+}
+
+// withManager runs one controller for the test.
+func withManager(t *testing.T) {
+	t.Helper()
+	stop, _ := startManager(t, false)
+	t.Cleanup(stop)
+}
+
+func withPatrol(s *hav1alpha1.HAServerSpec) {
+	s.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"true"}, Interval: "10s", Timeout: "5s", Retries: 2}
+}
+
+func TestMonitorMode_StartsOnPrimary_AbnormalExitSwitches(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-monitor", "m-a", "m-b")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		withPatrol(s)
+		s.TermCommand = []string{"/bin/stop"}
+	}, "m-a", "m-b")
+	s := f.waitActive("db", "m-a")
+	if s.Status.StandbyNodes != "m-b" {
+		t.Fatalf("standby %q", s.Status.StandbyNodes)
+	}
+	if c := meta.FindStatusCondition(s.Status.Conditions, hav1alpha1.ConditionAvailable); c == nil || c.Status != "True" {
+		t.Fatalf("Available: %+v", c)
+	}
+	p := f.podOn("db", "m-a")
+	if p.Labels[LabelRole] != RoleActiveLabel || p.Spec.RestartPolicy != "Never" {
+		t.Fatalf("pod labels %v restartPolicy %s", p.Labels, p.Spec.RestartPolicy)
+	}
+	c := p.Spec.Containers[0]
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec.Command[0] != "/bin/stop" {
+		t.Fatalf("termCommand is not the preStop hook: %+v", c.Lifecycle)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.FailureThreshold != 3 || c.ReadinessProbe.PeriodSeconds != 10 {
+		t.Fatalf("patrol is not the readiness probe: %+v", c.ReadinessProbe)
+	}
+	if f.podOn("db", "m-b") != nil {
+		t.Fatal("a monitor-mode standby runs a pod")
+	}
+	// Table 4-4 row 2 with a patrol: automatic hot standby.
+	f.exit("db", "m-a", 1)
+	s = f.waitActive("db", "m-b")
+	last := s.Status.Switchovers[len(s.Status.Switchovers)-1]
+	if last.Cause != "ServerFailure" || last.From != "m-a" || last.To != "m-b" || last.Result != "Succeeded" {
+		t.Fatalf("switchover %+v", last)
+	}
+	f.waitEvent("db", "HAMN103-E")
+	f.waitEvent("db", "HAMN123-I")
+}
+
+func TestServerMode_StandbyCopyIsPromotedWithoutRestart(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-server", "s-a", "s-b")
+	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "s-a", "s-b")
+	f.waitActive("tp", "s-a")
+	var standby string
+	eventually(t, "the standby copy runs on s-b", func() bool {
+		p := f.podOn("tp", "s-b")
+		if p != nil && p.Labels[LabelRole] == RoleStandbyLabel && f.get("tp").Status.StandbyNodes == "s-b" {
+			standby = p.Name
+			return true
+		}
+		return false
+	})
+	// Table 4-3 row 2: abnormal termination of the active: the standby's
+	// running copy becomes active (its label changes, the pod stays).
+	f.exit("tp", "s-a", 2)
+	f.waitActive("tp", "s-b")
+	p := f.podOn("tp", "s-b")
+	if p.Name != standby || p.Labels[LabelRole] != RoleActiveLabel {
+		t.Fatalf("promoted pod %s labels %v, want %s active", p.Name, p.Labels, standby)
+	}
+}
+
+func TestServerMode_NormalTerminationOfActiveStopsStandby(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-normal", "n-a", "n-b")
+	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "n-a", "n-b")
+	f.waitActive("tp", "n-a")
+	eventually(t, "standby ready", func() bool { return f.get("tp").Status.StandbyNodes == "n-b" })
+	f.exit("tp", "n-a", 0)
+	eventually(t, "server stopped with its standby", func() bool {
+		s := f.get("tp")
+		return s.Status.Phase == hav1alpha1.PhaseStopped && f.podOn("tp", "n-b") == nil
+	})
+}
+
+func TestSharedDisks_ActivationWaitsForTheReservation(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-disk", "d-a", "d-b")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	}, "d-a", "d-b")
+	eventually(t, "the reservation is asked of d-a", func() bool {
+		s := f.get("db")
+		return s.Status.TargetNode == "d-a" && s.Status.FencingEpoch == 1 && s.Status.Switchover != nil &&
+			s.Status.Switchover.Stage == "Reserving"
+	})
+	time.Sleep(500 * time.Millisecond)
+	if f.podOn("db", "d-a") != nil {
+		t.Fatal("the server started before the reservation was taken")
+	}
+	f.report("d-a", "db", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 1; r.Reservation = hav1alpha1.ReservationHeld })
+	s := f.waitActive("db", "d-a")
+	if s.Status.ReservationHolder != "d-a" {
+		t.Fatalf("holder %q", s.Status.ReservationHolder)
+	}
+	// Host failure: d-a's Lease runs out; d-b takes the reservation for
+	// epoch 2 (preempting d-a's key) before it starts.
+	f.kill("d-a")
+	eventually(t, "d-b is asked to take the reservation", func() bool {
+		s := f.get("db")
+		return s.Status.TargetNode == "d-b" && s.Status.FencingEpoch == 2
+	})
+	if f.podOn("db", "d-b") != nil {
+		t.Fatal("d-b started before fencing d-a")
+	}
+	f.report("d-b", "db", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 2; r.Reservation = hav1alpha1.ReservationHeld })
+	s = f.waitActive("db", "d-b")
+	var fenced bool
+	for _, h := range s.Status.Hosts {
+		fenced = fenced || (h.Node == "d-a" && h.State == hav1alpha1.HostFenced)
+	}
+	if !fenced {
+		t.Fatalf("d-a is not Fenced: %+v", s.Status.Hosts)
+	}
+	// d-a rejoins as standby only after a reboot.
+	f.reboot("d-a")
+	eventually(t, "d-a rejoins as standby", func() bool { return f.get("db").Status.StandbyNodes == "d-a" })
+}
+
+func TestHostFailure_WithoutDisks_WaitsOutSelfFencing(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-hostloss", "h-a", "h-b")
+	f.newServer("app", nil, "h-a", "h-b")
+	f.waitActive("app", "h-a")
+	killed := time.Now()
+	f.kill("h-a")
+	s := f.waitActive("app", "h-b")
+	took := time.Since(killed)
+	// Lease (2 s) + self-fence wait (1 s) at least; well under the start timeout.
+	if took < time.Duration(leaseSeconds)*time.Second || took > 10*time.Second {
+		t.Fatalf("host failure switchover took %s", took)
+	}
+	if s.Status.Switchovers[len(s.Status.Switchovers)-1].Cause != "HostFailure" {
+		t.Fatalf("cause %+v", s.Status.Switchovers)
+	}
+	f.waitEvent("app", "HAMN110-E")
+}
+
+func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")
+	f.newServer("app", withPatrol, "p-a", "p-b")
+	f.waitActive("app", "p-a")
+	f.setReady("app", "p-a", false)
+	s := f.waitActive("app", "p-b")
+	if c := s.Status.Switchovers[len(s.Status.Switchovers)-1].Cause; c != "PatrolFailure" {
+		t.Fatalf("cause %s", c)
+	}
+	if f.podOn("app", "p-a") != nil {
+		t.Fatal("the failed server still runs on p-a")
+	}
+	f.waitEvent("app", "HAMN105-E")
+}
+
+func TestSwapRequest_PlannedSwitchoverAndBack(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-swap", "w-a", "w-b")
+	f.newServer("app", nil, "w-a", "w-b")
+	f.waitActive("app", "w-a")
+	f.request("app", hav1alpha1.OperatorRequest{ID: "swap-1", Action: hav1alpha1.ActionSwap})
+	f.waitRequest("app", "swap-1", hav1alpha1.RequestDone)
+	s := f.waitActive("app", "w-b")
+	if s.Status.StandbyNodes != "w-a" {
+		t.Fatalf("after a planned swap the old host is a standby again: %q", s.Status.StandbyNodes)
+	}
+	f.request("app", hav1alpha1.OperatorRequest{ID: "swap-2", Action: hav1alpha1.ActionSwap})
+	f.waitRequest("app", "swap-2", hav1alpha1.RequestDone)
+	f.waitActive("app", "w-a")
+	// Refused requests say why.
+	f.request("app", hav1alpha1.OperatorRequest{ID: "act-1", Action: hav1alpha1.ActionAct})
+	s = f.waitRequest("app", "act-1", hav1alpha1.RequestRefused)
+	if s.Status.LastRequest.Reason != "NothingWaiting" {
+		t.Fatalf("reason %q", s.Status.LastRequest.Reason)
+	}
+	f.waitEvent("app", "HAMN141-W")
+}
+
+func TestSwitchTypeManual_WaitsThenAct(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-manual", "x-a", "x-b")
+	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { withPatrol(s); s.SwitchType = hav1alpha1.SwitchTypeManual }, "x-a", "x-b")
+	f.waitActive("app", "x-a")
+	f.exit("app", "x-a", 3)
+	eventually(t, "Waiting with x-a in RestartWait", func() bool {
+		s := f.get("app")
+		c := meta.FindStatusCondition(s.Status.Conditions, hav1alpha1.ConditionDegraded)
+		return s.Status.Phase == hav1alpha1.PhaseWaiting && c != nil && c.Reason == hav1alpha1.ReasonWaitingForOperator
+	})
+	f.request("app", hav1alpha1.OperatorRequest{ID: "act", Action: hav1alpha1.ActionAct})
+	f.waitRequest("app", "act", hav1alpha1.RequestDone)
+	f.waitActive("app", "x-a")
+}
+
+// A controller killed in the middle of a switchover: the next one resumes
+// it from the status and the switchover completes once, with one active.
+func TestControllerRestart_ResumesSwitchover(t *testing.T) {
+	stop, _ := startManager(t, false)
+	f := newFakeCluster(t, "t-restart", "r-a", "r-b")
+	f.newServer("app", nil, "r-a", "r-b")
+	f.waitActive("app", "r-a")
+	f.holdPods("r-b", true) // the new pod will not start until we say so
+	f.request("app", hav1alpha1.OperatorRequest{ID: "swap", Action: hav1alpha1.ActionSwap})
+	eventually(t, "switchover in Activating", func() bool {
+		s := f.get("app")
+		return s.Status.Switchover != nil && s.Status.Switchover.Stage == "Activating" && f.podOn("app", "r-b") != nil
+	})
+	stop()
+	f.holdPods("r-b", false)
+	time.Sleep(time.Second)
+	stop2, _ := startManager(t, false)
+	defer stop2()
+	s := f.waitActive("app", "r-b")
+	f.waitRequest("app", "swap", hav1alpha1.RequestDone)
+	n := 0
+	for _, sw := range s.Status.Switchovers {
+		if sw.Cause == "PlannedSwap" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d planned switchovers recorded, want 1: %+v", n, s.Status.Switchovers)
+	}
+}
+
+func TestLeaderElection_OnlyOneActs(t *testing.T) {
+	stop1, elected1 := startManager(t, true)
+	defer stop1()
+	stop2, elected2 := startManager(t, true)
+	defer stop2()
+	var first <-chan struct{}
+	select {
+	case <-elected1:
+		first = elected2
+	case <-elected2:
+		first = elected1
+	case <-time.After(30 * time.Second):
+		t.Fatal("no leader elected")
+	}
+	select {
+	case <-first:
+		t.Fatal("both managers were elected")
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// A person editing the object during a switchover does not lose the
+// request: the request is in spec, the answer in status, and the
+// controller's status patch never overwrites a spec edit.
+func TestConflictingEdits_DoNotLoseTheRequest(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-conflict", "c-a", "c-b")
+	f.newServer("app", nil, "c-a", "c-b")
+	f.waitActive("app", "c-a")
+	f.request("app", hav1alpha1.OperatorRequest{ID: "swap", Action: hav1alpha1.ActionSwap})
+	ctx := context.Background()
+	for i := range 10 {
+		s := f.get("app")
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.Labels["edit"] = string(rune('a' + i))
+		_ = env.Client.Update(ctx, s)
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.waitRequest("app", "swap", hav1alpha1.RequestDone)
+	f.waitActive("app", "c-b")
+}

@@ -1,0 +1,274 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
+)
+
+// Labels and annotations on the pods hamon runs.
+const (
+	// LabelServer names the HAServer a pod belongs to.
+	LabelServer = "ha.hamon.io/server"
+	// LabelRole is active or standby: a Service selecting role=active
+	// follows the active server, as HA Monitor moves an alias IP.
+	LabelRole = "ha.hamon.io/role"
+	// AnnotationNode names the node the pod is pinned to.
+	AnnotationNode = "ha.hamon.io/node"
+	// RoleActiveLabel and RoleStandbyLabel are the values of LabelRole.
+	RoleActiveLabel  = "active"
+	RoleStandbyLabel = "standby"
+)
+
+// startFailureReasons are the container waiting reasons that mean the
+// server cannot start (rather than "not yet").
+var startFailureReasons = []string{
+	"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+	"CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+}
+
+// hostView is what was observed of one host.
+type hostView struct {
+	// alive says the node agent's Lease is fresh; leaseExpiry is when it
+	// runs out.
+	alive       bool
+	leaseExpiry time.Time
+	// bootID is the host's boot ID as its agent reports it (HANode).
+	bootID string
+	// report is the agent's report on this server (HANode status).
+	report *hav1alpha1.NodeServerStatus
+	// pod is the server's current pod on the host, nil when none; live says
+	// it is neither terminated nor being deleted.
+	pod  *corev1.Pod
+	live bool
+	// stale are the host's other pods of this server (terminated or extra).
+	stale []*corev1.Pod
+	// nodeExists says the Node object exists.
+	nodeExists bool
+}
+
+// observe reads what the machine needs about each host of s.
+func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer, nodes []string) (map[string]*hostView, error) {
+	views := map[string]*hostView{}
+	for _, n := range nodes {
+		views[n] = &hostView{}
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingLabels{LabelServer: s.Name}); err != nil {
+		return nil, fmt.Errorf("listing pods of %s: %w", s.Name, err)
+	}
+	recorded := map[string]string{}
+	for _, h := range s.Status.Hosts {
+		recorded[h.Node] = h.Pod
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !metav1IsControlledBy(p, s) {
+			continue
+		}
+		v := views[p.Spec.NodeName]
+		if v == nil {
+			v = &hostView{}
+			views[p.Spec.NodeName] = v
+		}
+		live := p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+		switch {
+		case p.Name == recorded[p.Spec.NodeName], v.pod == nil && live:
+			if v.pod != nil {
+				v.stale = append(v.stale, v.pod)
+			}
+			v.pod, v.live = p, live
+		default:
+			v.stale = append(v.stale, p)
+		}
+	}
+	now := r.Clock.Now()
+	for _, n := range nodes {
+		v := views[n]
+		var lease coordinationv1.Lease
+		err := r.Get(ctx, client.ObjectKey{Namespace: r.AgentNamespace, Name: n}, &lease)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("reading the lease of %s: %w", n, err)
+		default:
+			v.leaseExpiry = leaseExpiry(&lease)
+			v.alive = now.Before(v.leaseExpiry)
+		}
+		var hn hav1alpha1.HANode
+		err = r.Get(ctx, client.ObjectKey{Name: n}, &hn)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("reading HANode %s: %w", n, err)
+		default:
+			v.bootID = hn.Status.BootID
+			key := s.Namespace + "/" + s.Name
+			for i := range hn.Status.Servers {
+				if hn.Status.Servers[i].Key == key {
+					v.report = &hn.Status.Servers[i]
+				}
+			}
+		}
+		var node corev1.Node
+		err = r.Get(ctx, client.ObjectKey{Name: n}, &node)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading node %s: %w", n, err)
+		}
+		v.nodeExists = err == nil
+	}
+	return views, nil
+}
+
+func metav1IsControlledBy(p *corev1.Pod, s *hav1alpha1.HAServer) bool {
+	for _, o := range p.OwnerReferences {
+		if o.Controller != nil && *o.Controller && o.UID == s.UID {
+			return true
+		}
+	}
+	return false
+}
+
+// leaseExpiry is when a Lease runs out: its last renewal plus its duration.
+func leaseExpiry(l *coordinationv1.Lease) time.Time {
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return time.Time{}
+	}
+	return l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+}
+
+// deriveEvents compares what was observed with what the machine remembers
+// and returns the events that tell the difference, in a fixed order: hosts,
+// agent reports, servers, the operator request, then time. The machine
+// ignores the ones that no longer matter, so deriving them again on the
+// next reconcile is harmless.
+func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string]*hostView) []hotstandby.Event {
+	var evs []hotstandby.Event
+	booted := map[string]string{}
+	for _, h := range s.Status.Hosts {
+		booted[h.Node] = h.BootID
+	}
+	for _, h := range st.Hosts {
+		v := views[h.Node]
+		if v == nil {
+			continue
+		}
+		switch {
+		case v.alive && !h.Alive:
+			rebooted := booted[h.Node] != "" && v.bootID != "" && v.bootID != booted[h.Node]
+			evs = append(evs, hotstandby.HostBack{Node: h.Node, Rebooted: rebooted})
+		case v.alive && h.State == hotstandby.Fenced && v.bootID != "" && booted[h.Node] != "" && v.bootID != booted[h.Node]:
+			evs = append(evs, hotstandby.HostBack{Node: h.Node, Rebooted: true})
+		case !v.alive && h.Alive:
+			evs = append(evs, hotstandby.HostLost{Node: h.Node})
+		}
+	}
+	for _, h := range st.Hosts {
+		v := views[h.Node]
+		if v == nil || v.report == nil {
+			continue
+		}
+		switch v.report.Reservation {
+		case hav1alpha1.ReservationHeld:
+			evs = append(evs, hotstandby.ReservationTaken{Node: h.Node, Epoch: v.report.Epoch})
+		case hav1alpha1.ReservationFailed:
+			evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: v.report.Epoch, Reason: v.report.Message})
+		}
+		if v.report.PatrolFailed && h.State == hotstandby.Online {
+			evs = append(evs, hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol command failed: " + v.report.Message})
+		}
+	}
+	for _, h := range st.Hosts {
+		if v := views[h.Node]; v != nil {
+			evs = append(evs, podEvents(s, h, v)...)
+		}
+	}
+	if rq := s.Spec.Request; rq != nil {
+		evs = append(evs, hotstandby.Request{ID: rq.ID, Action: hotstandby.Action(rq.Action), Node: rq.Node, Force: rq.Force})
+	}
+	return append(evs, hotstandby.Tick{})
+}
+
+// podEvents reads the server's pod on one host: started (Ready), exited
+// (normal with status 0), failed to start, or failing its patrol
+// (the readiness probe that runs spec.patrol).
+func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstandby.Event {
+	recorded := ""
+	for _, hs := range s.Status.Hosts {
+		if hs.Node == h.Node {
+			recorded = hs.Pod
+		}
+	}
+	p := v.pod
+	if p == nil {
+		if h.Running && recorded != "" {
+			// The pod is gone: deleted by hamon to stop it, or by a person
+			// (a planned termination).
+			return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: true}}
+		}
+		return nil
+	}
+	if !h.Running && h.State != hotstandby.Stopping {
+		return nil // a pod on its way out
+	}
+	cs := serverContainerStatus(p)
+	if exited, normal := podExited(p, cs); exited {
+		return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: normal}}
+	}
+	if cs != nil && cs.State.Waiting != nil && slices.Contains(startFailureReasons, cs.State.Waiting.Reason) {
+		return []hotstandby.Event{hotstandby.StartFailed{Node: h.Node, Reason: cs.State.Waiting.Reason + ": " + cs.State.Waiting.Message}}
+	}
+	ready := podReady(p)
+	switch {
+	case ready && h.State != hotstandby.Online && h.State != hotstandby.Standby:
+		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
+	case !ready && h.State == hotstandby.Online && s.Spec.Patrol != nil && cs != nil && cs.State.Running != nil:
+		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed"}}
+	}
+	return nil
+}
+
+// serverContainerStatus is the status of the pod's first container: the server.
+func serverContainerStatus(p *corev1.Pod) *corev1.ContainerStatus {
+	if len(p.Spec.Containers) == 0 {
+		return nil
+	}
+	for i := range p.Status.ContainerStatuses {
+		if p.Status.ContainerStatuses[i].Name == p.Spec.Containers[0].Name {
+			return &p.Status.ContainerStatuses[i]
+		}
+	}
+	return nil
+}
+
+// podExited says whether the server has ended, and whether normally.
+func podExited(p *corev1.Pod, cs *corev1.ContainerStatus) (exited, normal bool) {
+	if cs != nil && cs.State.Terminated != nil {
+		return true, cs.State.Terminated.ExitCode == 0
+	}
+	switch p.Status.Phase {
+	case corev1.PodSucceeded:
+		return true, true
+	case corev1.PodFailed:
+		return true, false
+	}
+	return false, false
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

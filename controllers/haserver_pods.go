@@ -1,0 +1,192 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
+)
+
+// RoleFileDir is where the server's container finds the file "role"
+// (active or standby), kept current by the kubelet from the pod's label,
+// so the program learns of a promotion without a restart.
+const RoleFileDir = "/etc/hamon"
+
+// reconcilePods makes the pods follow the machine's state: a pod runs on a
+// host exactly while the host is Running and not Stopping, labelled with
+// its role. Deleting a pod runs the termCommand first (it is the
+// container's preStop hook). Terminated pods are removed once the status
+// that recorded their end is persisted (prev), so an exit is never lost.
+func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HAServer, st, prev *hotstandby.State,
+	views map[string]*hostView) error {
+	var errs []error
+	for _, h := range st.Hosts {
+		v := views[h.Node]
+		if v == nil {
+			v = &hostView{}
+		}
+		want := h.Running && h.State != hotstandby.Stopping
+		role := RoleStandbyLabel
+		if h.Role == hotstandby.RoleActive {
+			role = RoleActiveLabel
+		}
+		switch {
+		case want && !v.live:
+			p, err := r.createPod(ctx, s, h.Node, role)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			setPodName(s, h.Node, p.Name)
+		case want && v.live:
+			setPodName(s, h.Node, v.pod.Name)
+			if v.pod.Labels[LabelRole] != role {
+				errs = append(errs, r.setRole(ctx, v.pod, role))
+			}
+		case !want && v.live:
+			errs = append(errs, r.deletePod(ctx, v.pod))
+		}
+		if p := prev.Host(h.Node); v.pod != nil && !v.live && (p == nil || !p.Running) && v.pod.DeletionTimestamp == nil {
+			errs = append(errs, r.deletePod(ctx, v.pod))
+		}
+		for _, old := range v.stale {
+			if old.DeletionTimestamp == nil {
+				errs = append(errs, r.deletePod(ctx, old))
+			}
+		}
+		if !want && (v.pod == nil || !v.live) && (prev.Host(h.Node) == nil || !prev.Host(h.Node).Running) {
+			setPodName(s, h.Node, "")
+		}
+	}
+	return joinErrs(errs)
+}
+
+func setPodName(s *hav1alpha1.HAServer, node, name string) {
+	for i := range s.Status.Hosts {
+		if s.Status.Hosts[i].Node == node {
+			s.Status.Hosts[i].Pod = name
+		}
+	}
+}
+
+func (r *HAServerReconciler) createPod(ctx context.Context, s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
+	p, err := buildPod(s, node, role)
+	if err != nil {
+		return nil, err
+	}
+	if err := controllerutil.SetControllerReference(s, p, r.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.Create(ctx, p); err != nil {
+		return nil, fmt.Errorf("creating the pod of %s on %s: %w", s.Name, node, err)
+	}
+	return p, nil
+}
+
+func (r *HAServerReconciler) setRole(ctx context.Context, p *corev1.Pod, role string) error {
+	patch := client.MergeFrom(p.DeepCopy())
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	p.Labels[LabelRole] = role
+	if err := r.Patch(ctx, p, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("labelling pod %s %s: %w", p.Name, role, err)
+	}
+	return nil
+}
+
+func (r *HAServerReconciler) deletePod(ctx context.Context, p *corev1.Pod) error {
+	if err := r.Delete(ctx, p, client.Preconditions{UID: &p.UID}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting pod %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// buildPod makes the server's pod for one host from spec.template: pinned
+// to the node, never restarted by the kubelet (hamon decides restarts),
+// with the role file, the termCommand as preStop hook and the periodic
+// patrol as readiness probe, both run inside the server's container.
+func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
+	tmpl := s.Spec.Template.DeepCopy()
+	if len(tmpl.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("spec.template.spec.containers is empty: the first container is the server")
+	}
+	name := s.Name + "-" + node
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: name + "-",
+			Namespace:    s.Namespace,
+			Labels:       map[string]string{},
+			Annotations:  map[string]string{AnnotationNode: node},
+		},
+		Spec: tmpl.Spec,
+	}
+	for k, v := range tmpl.Labels {
+		p.Labels[k] = v
+	}
+	for k, v := range tmpl.Annotations {
+		p.Annotations[k] = v
+	}
+	p.Labels[LabelServer] = s.Name
+	p.Labels[LabelRole] = role
+	p.Spec.NodeName = node
+	p.Spec.RestartPolicy = corev1.RestartPolicyNever
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{
+		Name: "hamon-role",
+		VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{{
+				Path:     "role",
+				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['" + LabelRole + "']"},
+			}},
+		}},
+	})
+	c := &p.Spec.Containers[0]
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "hamon-role", MountPath: RoleFileDir, ReadOnly: true})
+	c.Env = append(c.Env,
+		corev1.EnvVar{Name: "HAMON_ALIAS", Value: s.EffectiveAlias()},
+		corev1.EnvVar{Name: "HAMON_NODE", Value: node},
+		corev1.EnvVar{Name: "HAMON_ROLE_FILE", Value: RoleFileDir + "/role"},
+	)
+	if len(s.Spec.TermCommand) > 0 {
+		if c.Lifecycle == nil {
+			c.Lifecycle = &corev1.Lifecycle{}
+		}
+		c.Lifecycle.PreStop = &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: s.Spec.TermCommand}}
+	}
+	if pt := s.Spec.Patrol; pt != nil {
+		interval, err := time.ParseDuration(pt.Interval)
+		if err != nil {
+			return nil, fmt.Errorf("spec.patrol.interval: %w", err)
+		}
+		timeout, err := time.ParseDuration(pt.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("spec.patrol.timeout: %w", err)
+		}
+		c.ReadinessProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: pt.Command}},
+			PeriodSeconds:    seconds(interval),
+			TimeoutSeconds:   seconds(timeout),
+			FailureThreshold: pt.Retries + 1,
+			SuccessThreshold: 1,
+		}
+	}
+	return p, nil
+}
+
+// seconds rounds a duration up to whole seconds, at least 1.
+func seconds(d time.Duration) int32 {
+	s := math.Ceil(d.Seconds())
+	return int32(max(1, min(s, math.MaxInt32)))
+}

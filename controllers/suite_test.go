@@ -1,0 +1,426 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
+	"github.com/hamon-ha/hamon/controllers/testenv"
+)
+
+// The controller's tests run against a real kube-apiserver and etcd. There
+// is no kubelet and no node agent: a fakeCluster plays both through the API
+// (Leases, HANode status, pod status), as the real ones would.
+
+var env *testenv.Env
+
+const agentNS = "hamon-system"
+
+// testTiming keeps the tests fast while every timer still runs.
+var testTiming = Timing{Timing: hotstandby.Timing{
+	StopTimeout: 5 * time.Second, ReserveTimeout: 5 * time.Second, StartTimeout: 5 * time.Second,
+	RestartTimeout: 5 * time.Second, SelfFenceWait: time.Second, FenceTimeout: 5 * time.Second,
+	RetryInterval: time.Second, PrimaryWait: 5 * time.Second,
+}}
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapcore.Level(logLevel()))))
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: agentNS}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// logLevel is the controller's log level in tests: errors only, unless
+// HAMON_TEST_LOG=debug.
+func logLevel() int {
+	if os.Getenv("HAMON_TEST_LOG") == "debug" {
+		return -2
+	}
+	return 2
+}
+
+// startManager runs a controller until the returned stop is called.
+func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan struct{}) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                        scheme.Scheme,
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "hamon-test",
+		LeaderElectionNamespace:       agentNS,
+		LeaderElectionReleaseOnCancel: true,
+		Controller:                    ctrlConfigSkipNameValidation(),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{agentNS: {}}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &HAServerReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("hamon-controller"),
+		Clock: hotstandby.RealClock{}, Timing: testTiming, AgentNamespace: agentNS,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	return func() { cancel(); <-done }, mgr.Elected()
+}
+
+// fakeCluster plays the kubelets and node agents of a set of nodes.
+type fakeCluster struct {
+	t      *testing.T
+	ns     string
+	mu     sync.Mutex
+	alive  map[string]bool   // nodes whose agent renews its Lease
+	boot   map[string]string // boot ID per node
+	hold   map[string]bool   // nodes whose kubelet does not start pods
+	stop   chan struct{}
+	done   chan struct{}
+	server string
+}
+
+func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
+	t.Helper()
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for _, n := range nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		if err := env.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		f.alive[n] = true
+		f.boot[n] = "boot-1"
+	}
+	// The first round (Leases, HANodes, API discovery) before the hosts count as up.
+	f.renewLeases()
+	f.renewLeases()
+	go f.loop()
+	t.Cleanup(func() { close(f.stop); <-f.done })
+	return f
+}
+
+const leaseSeconds = 3
+
+func (f *fakeCluster) loop() {
+	defer close(f.done)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+		}
+		f.renewLeases()
+		f.runPods()
+	}
+}
+
+func (f *fakeCluster) renewLeases() {
+	ctx := context.Background()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n, ok := range f.alive {
+		if !ok {
+			continue
+		}
+		now := metav1.NewMicroTime(time.Now())
+		var l coordinationv1.Lease
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: agentNS, Name: n}, &l)
+		if apierrors.IsNotFound(err) {
+			l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: agentNS, Name: n},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &n, LeaseDurationSeconds: ptr(int32(leaseSeconds)), RenewTime: &now}}
+			_ = env.Client.Create(ctx, &l)
+		} else if err == nil {
+			l.Spec.RenewTime = &now
+			_ = env.Client.Update(ctx, &l)
+		}
+		hn := hav1alpha1.HANode{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: n}, &hn); apierrors.IsNotFound(err) {
+			_ = env.Client.Create(ctx, &hn)
+		}
+		if hn.Status.BootID != f.boot[n] && hn.Name != "" {
+			hn.Status.BootID = f.boot[n]
+			_ = env.Client.Status().Update(ctx, &hn)
+		}
+	}
+}
+
+// runPods starts new pods (Running and Ready) on live nodes, and finishes
+// the deletion of deleted pods, as a kubelet does.
+func (f *fakeCluster) runPods() {
+	ctx := context.Background()
+	var pods corev1.PodList
+	if err := env.Client.List(ctx, &pods, client.InNamespace(f.ns)); err != nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		switch {
+		case p.DeletionTimestamp != nil:
+			_ = env.Client.Delete(ctx, p, client.GracePeriodSeconds(0))
+		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && f.alive[p.Spec.NodeName] && !f.hold[p.Spec.NodeName]:
+			setPodRunning(p, true)
+			_ = env.Client.Status().Update(ctx, p)
+		}
+	}
+}
+
+func setPodRunning(p *corev1.Pod, ready bool) {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	p.Status.Phase = corev1.PodRunning
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name: p.Spec.Containers[0].Name, Ready: ready,
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+	}}
+}
+
+// kill stops a node's agent and kubelet: its Lease is no longer renewed.
+func (f *fakeCluster) kill(node string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.alive[node] = false
+}
+
+// reboot brings a node back with a new boot ID.
+func (f *fakeCluster) reboot(node string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.alive[node] = true
+	f.boot[node] += "+"
+}
+
+func (f *fakeCluster) holdPods(node string, hold bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold[node] = hold
+}
+
+// podOn returns the live server pod on node, or nil.
+func (f *fakeCluster) podOn(server, node string) *corev1.Pod {
+	var pods corev1.PodList
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns), client.MatchingLabels{LabelServer: server}); err != nil {
+		f.t.Fatal(err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName == node && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			return p
+		}
+	}
+	return nil
+}
+
+// exit makes the server's container on node end with code.
+func (f *fakeCluster) exit(server, node string, code int32) {
+	f.t.Helper()
+	p := f.podOn(server, node)
+	if p == nil {
+		f.t.Fatalf("no pod of %s on %s", server, node)
+	}
+	phase := corev1.PodSucceeded
+	if code != 0 {
+		phase = corev1.PodFailed
+	}
+	p.Status.Phase = phase
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name:  p.Spec.Containers[0].Name,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: "Exited"}},
+	}}
+	if err := env.Client.Status().Update(context.Background(), p); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// setReady flips the pod's readiness (the patrol readiness probe).
+func (f *fakeCluster) setReady(server, node string, ready bool) {
+	f.t.Helper()
+	p := f.podOn(server, node)
+	if p == nil {
+		f.t.Fatalf("no pod of %s on %s", server, node)
+	}
+	setPodRunning(p, ready)
+	if err := env.Client.Status().Update(context.Background(), p); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// report writes an agent's report on a server into its node's HANode.
+func (f *fakeCluster) report(node, server string, mutate func(*hav1alpha1.NodeServerStatus)) {
+	f.t.Helper()
+	ctx := context.Background()
+	for range 20 {
+		var hn hav1alpha1.HANode
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: node}, &hn); err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		key := f.ns + "/" + server
+		var entry *hav1alpha1.NodeServerStatus
+		for i := range hn.Status.Servers {
+			if hn.Status.Servers[i].Key == key {
+				entry = &hn.Status.Servers[i]
+			}
+		}
+		if entry == nil {
+			hn.Status.Servers = append(hn.Status.Servers, hav1alpha1.NodeServerStatus{Key: key})
+			entry = &hn.Status.Servers[len(hn.Status.Servers)-1]
+		}
+		mutate(entry)
+		if err := env.Client.Status().Update(ctx, &hn); err == nil {
+			return
+		}
+	}
+	f.t.Fatalf("could not write the report of %s", node)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// newServer creates an HAServer in the fake cluster's namespace.
+func (f *fakeCluster) newServer(name string, mutate func(*hav1alpha1.HAServerSpec), nodes ...string) *hav1alpha1.HAServer {
+	f.t.Helper()
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}}
+	for _, n := range nodes {
+		s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: n})
+	}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "busybox"}}
+	if mutate != nil {
+		mutate(&s.Spec)
+	}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		f.t.Fatal(err)
+	}
+	f.server = name
+	return s
+}
+
+// get reads the server.
+func (f *fakeCluster) get(name string) *hav1alpha1.HAServer {
+	f.t.Helper()
+	var s hav1alpha1.HAServer
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, &s); err != nil {
+		f.t.Fatal(err)
+	}
+	return &s
+}
+
+// eventually polls cond for up to 20 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+// waitActive waits until the server is Online on node.
+func (f *fakeCluster) waitActive(name, node string) *hav1alpha1.HAServer {
+	f.t.Helper()
+	var s *hav1alpha1.HAServer
+	eventually(f.t, name+" is Online on "+node, func() bool {
+		s = f.get(name)
+		return s.Status.ActiveNode == node && s.Status.Phase == hav1alpha1.PhaseOnline
+	})
+	return s
+}
+
+func (f *fakeCluster) request(name string, rq hav1alpha1.OperatorRequest) {
+	f.t.Helper()
+	for range 10 {
+		s := f.get(name)
+		s.Spec.Request = &rq
+		err := env.Client.Update(context.Background(), s)
+		if err == nil {
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			f.t.Fatal(err)
+		}
+	}
+	f.t.Fatal("could not write the request")
+}
+
+func (f *fakeCluster) waitRequest(name, id string, outcome hav1alpha1.RequestOutcome) *hav1alpha1.HAServer {
+	f.t.Helper()
+	var s *hav1alpha1.HAServer
+	eventually(f.t, "request "+id+" is "+string(outcome), func() bool {
+		s = f.get(name)
+		r := s.Status.LastRequest
+		return r != nil && r.ID == id && r.Outcome == outcome
+	})
+	return s
+}
+
+// eventReasons lists the reasons (message ids) of the server's events.
+func (f *fakeCluster) eventReasons(name string) string {
+	var list eventsv1.EventList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out = append(out, e.Reason)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func (f *fakeCluster) waitEvent(name, id string) {
+	f.t.Helper()
+	eventually(f.t, "event "+id, func() bool { return strings.Contains(f.eventReasons(name), id) })
+}
