@@ -52,6 +52,7 @@ type HAServerReconciler struct {
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=hanodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=haservergroups,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
@@ -71,14 +72,21 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	before := s.DeepCopy()
 	now := r.Clock.Now()
-	cfg := configFor(&s, r.Timing, nil)
+	group, members, err := groupOf(ctx, r.Client, &s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	gate := managerGate(&s, group, members)
+	cfg := configFor(&s, r.Timing, gate)
 	prev := stateFromStatus(&s, cfg)
 	views, err := r.observe(ctx, &s, hostNodes(cfg, prev))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	st, cmds := prev, []hotstandby.Command(nil)
-	for _, ev := range deriveEvents(&s, prev, views) {
+	evs := deriveEvents(&s, prev, views)
+	evs = append(groupEvents(&s, group, members, gate), evs...)
+	for _, ev := range evs {
 		var out []hotstandby.Command
 		st, out = hotstandby.Step(cfg, st, ev, now)
 		cmds = append(cmds, out...)
@@ -237,6 +245,25 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, groupIndex,
+		func(o client.Object) []string {
+			if g := o.(*hav1alpha1.HAServer).Spec.Group; g != nil {
+				return []string{g.Name}
+			}
+			return nil
+		}); err != nil {
+		return err
+	}
+	byGroup := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		name := o.GetName()
+		if s, ok := o.(*hav1alpha1.HAServer); ok {
+			if s.Spec.Group == nil {
+				return nil
+			}
+			name = s.Spec.Group.Name
+		}
+		return r.groupMembers(ctx, o.GetNamespace(), name)
+	})
 	byNode := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.serversOnNode(ctx, o.GetName())
 	})
@@ -246,8 +273,25 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Pod{}).
 		Watches(&coordinationv1.Lease{}, byNode, builder.WithPredicates(inAgentNamespace)).
 		Watches(&hav1alpha1.HANode{}, byNode).
+		Watches(&hav1alpha1.HAServerGroup{}, byGroup).
+		Watches(&hav1alpha1.HAServer{}, byGroup, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.(*hav1alpha1.HAServer).Spec.Group != nil
+		}))).
 		Named("haserver").
 		Complete(r)
+}
+
+func (r *HAServerReconciler) groupMembers(ctx context.Context, ns, group string) []reconcile.Request {
+	var list hav1alpha1.HAServerList
+	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{groupIndex: group}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the members of a group", "group", group)
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, s := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+	}
+	return out
 }
 
 func (r *HAServerReconciler) serversOnNode(ctx context.Context, node string) []reconcile.Request {

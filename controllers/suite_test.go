@@ -94,6 +94,9 @@ func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan s
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	if err := (&HAServerGroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -424,3 +427,5 @@ func (f *fakeCluster) waitEvent(name, id string) {
 	f.t.Helper()
 	eventually(f.t, "event "+id, func() bool { return strings.Contains(f.eventReasons(name), id) })
 }
+
+func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }

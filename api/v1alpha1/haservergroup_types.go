@@ -99,6 +99,10 @@ type HAServerGroupStatus struct {
 	// activeNode is the node the group is active on, when all members agree.
 	// +optional
 	ActiveNode string `json:"activeNode,omitempty"`
+	// targetNode is the node a group switchover (monswap -g) moves every
+	// member to, while it is in progress.
+	// +optional
+	TargetNode string `json:"targetNode,omitempty"`
 	// members are the HAServers whose spec.group.name names this group.
 	// +optional
 	// +listType=map

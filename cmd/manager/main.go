@@ -88,6 +88,9 @@ func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, tim
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAServer controller: %w", err)
 	}
+	if err := (&controllers.HAServerGroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the HAServerGroup controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

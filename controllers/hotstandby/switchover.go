@@ -313,7 +313,7 @@ func (s *step) targetFailed(why string) {
 	} else {
 		s.set(target, Failed, RoleNone, why)
 	}
-	s.warn("HAMN125-E", "Hot standby error: the server could not start on any host")
+	s.warn("HAMN129-E", "Hot standby error: the server could not start on any host")
 	s.st.Halted = PhaseFailed
 	s.finish(ResultFailed, why)
 }
@@ -355,12 +355,12 @@ func (s *step) retryStart(h *Host) {
 	if h.StartRetries >= s.cfg.SwitchRetry {
 		s.set(h, Failed, RoleNone, fmt.Sprintf("start retries exhausted (%d)", h.StartRetries))
 		h.WantStandby = false
-		s.warn("HAMN125-E", "Hot standby error: %d start retries on %s failed", h.StartRetries, h.Node)
+		s.warn("HAMN129-E", "Hot standby error: %d start retries on %s failed", h.StartRetries, h.Node)
 		s.st.Halted = PhaseFailed
 		return
 	}
 	h.StartRetries++
-	s.info("HAMN126-I", "Start retry %d of %d on %s", h.StartRetries, s.cfg.SwitchRetry, h.Node)
+	s.info("HAMN136-I", "Start retry %d of %d on %s", h.StartRetries, s.cfg.SwitchRetry, h.Node)
 	h.Deadline = s.now.Add(s.t.StartTimeout)
 	s.startServer(h, RoleActive)
 }

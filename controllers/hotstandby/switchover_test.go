@@ -63,7 +63,7 @@ func TestStartRetry_SwitchErrorStop_HotStandbyError(t *testing.T) {
 	h := monitorModeHarness(t, withPatrol)
 	h.do(ServerExited{Node: "a"})
 	h.do(StartFailed{Node: "b"})
-	h.wantEmit("HAMN125-E")
+	h.wantEmit("HAMN129-E")
 	h.wantState("b", Failed)
 	h.wantPhase(PhaseFailed)
 	h.advance(time.Hour)

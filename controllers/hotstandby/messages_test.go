@@ -1,0 +1,36 @@
+package hotstandby
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// Every message id in the code is in the catalogue, and every id in the
+// catalogue is used somewhere, so a person can look up what they see.
+func TestMessageCatalogue(t *testing.T) {
+	id := regexp.MustCompile(`"((?:HAMN|KAMN)\d{3}-[IWE])"`)
+	used := map[string]bool{}
+	files, _ := filepath.Glob("*.go")
+	for _, f := range files {
+		if f == "messages.go" || f == "messages_test.go" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range id.FindAllStringSubmatch(string(data), -1) {
+			used[m[1]] = true
+			if _, ok := Messages[m[1]]; !ok {
+				t.Errorf("%s uses %s, which is not in the catalogue", f, m[1])
+			}
+		}
+	}
+	for k := range Messages {
+		if !used[k] && k[:4] == "HAMN" {
+			t.Errorf("%s is in the catalogue but never emitted", k)
+		}
+	}
+}
