@@ -26,10 +26,11 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 	type row struct {
 		name string
 		mode hav1alpha1.ServerMode
-		run  func(t *testing.T, f *fakeCluster, a, b string)
+		run  func(f *fakeCluster, a, b string)
 	}
 	rows := []row{
-		{"4-3 row 3: normal termination of the standby: nothing", hav1alpha1.ModeServer, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-3 row 3: normal termination of the standby: nothing", hav1alpha1.ModeServer, func(f *fakeCluster, a, b string) {
+			t := f.t
 			eventually(t, "standby ready", func() bool { return f.get("srv").Status.StandbyNodes == b })
 			f.exit("srv", b, 0)
 			eventually(t, b+" Stopped", func() bool { return hostState(f.get("srv"), b) == hav1alpha1.HostStopped })
@@ -38,7 +39,8 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 				t.Fatalf("something was done: active %q", s.Status.ActiveNode)
 			}
 		}},
-		{"4-3 row 4: abnormal termination of the standby: nothing", hav1alpha1.ModeServer, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-3 row 4: abnormal termination of the standby: nothing", hav1alpha1.ModeServer, func(f *fakeCluster, a, b string) {
+			t := f.t
 			eventually(t, "standby ready", func() bool { return f.get("srv").Status.StandbyNodes == b })
 			f.exit("srv", b, 9)
 			eventually(t, b+" Failed", func() bool { return hostState(f.get("srv"), b) == hav1alpha1.HostFailed })
@@ -47,13 +49,15 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 				t.Fatal("the active moved")
 			}
 		}},
-		{"4-3 row 6: monsbystp terminates the standby", hav1alpha1.ModeServer, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-3 row 6: monsbystp terminates the standby", hav1alpha1.ModeServer, func(f *fakeCluster, a, b string) {
+			t := f.t
 			eventually(t, "standby ready", func() bool { return f.get("srv").Status.StandbyNodes == b })
 			f.request("srv", hav1alpha1.OperatorRequest{ID: "sbystp", Action: hav1alpha1.ActionStopStandby, Node: b})
 			f.waitRequest("srv", "sbystp", hav1alpha1.RequestDone)
 			eventually(t, "the standby pod is gone", func() bool { return f.podOn("srv", b) == nil })
 		}},
-		{"4-4 row 1: normal termination of the active: nothing", hav1alpha1.ModeMonitor, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-4 row 1: normal termination of the active: nothing", hav1alpha1.ModeMonitor, func(f *fakeCluster, a, b string) {
+			t := f.t
 			f.exit("srv", a, 0)
 			eventually(t, "Stopped", func() bool { return f.get("srv").Status.Phase == hav1alpha1.PhaseStopped })
 			time.Sleep(time.Second)
@@ -61,13 +65,15 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 				t.Fatal("hamon acted on a normal termination in Monitor mode")
 			}
 		}},
-		{"4-4 row 2 without patrol: the operator swaps", hav1alpha1.ModeMonitor, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-4 row 2 without patrol: the operator swaps", hav1alpha1.ModeMonitor, func(f *fakeCluster, a, b string) {
+			t := f.t
 			f.exit("srv", a, 1)
 			eventually(t, "Waiting", func() bool { return f.get("srv").Status.Phase == hav1alpha1.PhaseWaiting })
 			f.request("srv", hav1alpha1.OperatorRequest{ID: "swap", Action: hav1alpha1.ActionSwap})
 			f.waitActive("srv", b)
 		}},
-		{"4-4 row 5: monend ends the active and the standby", hav1alpha1.ModeMonitor, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-4 row 5: monend ends the active and the standby", hav1alpha1.ModeMonitor, func(f *fakeCluster, a, b string) {
+			t := f.t
 			f.request("srv", hav1alpha1.OperatorRequest{ID: "end", Action: hav1alpha1.ActionEnd})
 			f.waitRequest("srv", "end", hav1alpha1.RequestDone)
 			s := f.get("srv")
@@ -77,14 +83,16 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 			f.request("srv", hav1alpha1.OperatorRequest{ID: "begin", Action: hav1alpha1.ActionBegin})
 			f.waitActive("srv", a)
 		}},
-		{"4-4 row 6: monsbystp marks the standby stopped", hav1alpha1.ModeMonitor, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-4 row 6: monsbystp marks the standby stopped", hav1alpha1.ModeMonitor, func(f *fakeCluster, a, b string) {
+			t := f.t
 			f.request("srv", hav1alpha1.OperatorRequest{ID: "sbystp", Action: hav1alpha1.ActionStopStandby})
 			f.waitRequest("srv", "sbystp", hav1alpha1.RequestDone)
 			if hostState(f.get("srv"), b) != hav1alpha1.HostStopped {
 				t.Fatal("standby not stopped")
 			}
 		}},
-		{"4-4 row 7 #3: monswap with no standby is refused", hav1alpha1.ModeMonitor, func(t *testing.T, f *fakeCluster, a, b string) {
+		{"4-4 row 7 #3: monswap with no standby is refused", hav1alpha1.ModeMonitor, func(f *fakeCluster, a, b string) {
+			t := f.t
 			f.kill(b)
 			eventually(t, "no standby", func() bool { return f.get("srv").Status.StandbyNodes == "" })
 			f.request("srv", hav1alpha1.OperatorRequest{ID: "swap", Action: hav1alpha1.ActionSwap})
@@ -100,7 +108,7 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 			f := newFakeCluster(t, fmt.Sprintf("t-row%d", i), a, b)
 			f.newServer("srv", func(s *hav1alpha1.HAServerSpec) { s.Mode = r.mode }, a, b)
 			f.waitActive("srv", a)
-			r.run(t, f, a, b)
+			r.run(f, a, b)
 		})
 	}
 }
