@@ -85,16 +85,9 @@ func Open(dir string, blocks int64) (*Disk, error) {
 	return d, nil
 }
 
-// Result is the outcome of one command, as SG_IO reports it.
-type Result struct {
-	Status     byte
-	Sense      []byte
-	HostStatus uint16
-	DataIn     []byte
-}
-
-// Err classifies the result with the same code the agent uses for a real device.
-func (r Result) Err() error { return scsipr.Classify(r.Status, r.Sense, r.HostStatus, 0) }
+// Result is the outcome of one command (the same type a real device's
+// path returns).
+type Result = scsipr.Result
 
 // Execute runs one command from nexus n.
 func (d *Disk) Execute(n Nexus, cdb, dataOut []byte) (Result, error) {
@@ -408,6 +401,25 @@ func (d *Disk) Writes() ([]WriteRecord, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// Path returns a scsipr.Path for nexus n, so the agent's code drives the
+// simulated disk exactly as it drives a real one.
+func (d *Disk) Path(n Nexus) scsipr.Path { return simPath{d: d, n: n} }
+
+type simPath struct {
+	d *Disk
+	n Nexus
+}
+
+func (p simPath) Name() string { return p.n.String() }
+
+func (p simPath) Do(cdb, dataOut []byte, dataInLen int, _ time.Duration) (scsipr.Result, error) {
+	r, err := p.d.Execute(p.n, cdb, dataOut)
+	if len(r.DataIn) > dataInLen {
+		r.DataIn = r.DataIn[:dataInLen]
+	}
+	return r, err
 }
 
 // FailPath makes every command through nexus n fail (a transport error),
