@@ -155,6 +155,12 @@ type NodeServerStatus struct {
 	// server was active here, and stopped the server.
 	// +optional
 	KeyPreempted bool `json:"keyPreempted,omitempty"`
+	// handledRequest identifies the last status.agentRequests entry of the
+	// HAServer this agent carried out (action/epoch/time), so that it is
+	// carried out once, even across agent restarts.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	HandledRequest string `json:"handledRequest,omitempty"`
 	// message explains the last result.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

@@ -1,0 +1,434 @@
+// Package agent is the node agent's link to the API: it renews the node's
+// Lease (and self-fences when it cannot), carries out the controller's
+// requests for this node (take the reservation for an epoch, release,
+// clear, terminate the OS), notices when its key was preempted while its
+// server is active here, and reports all of it in the node's HANode. It
+// writes only its own node's objects.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/fencing"
+	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/scsipr"
+)
+
+// Version is the agent's version, reported in HANode.
+var Version = "v0.1.0-dev"
+
+// DiskResolver finds a shared disk's paths on this host.
+type DiskResolver interface {
+	// Resolve turns a sharedDisks device (/dev/mapper/<name> or a WWID)
+	// into the disk and its paths.
+	Resolve(device string) (scsipr.Disk, error)
+}
+
+// ServerRuntime stops a server's pod on this host without the API server
+// (through the node's container runtime): when the agent self-fences or
+// sees its key preempted.
+type ServerRuntime interface {
+	StopServer(ctx context.Context, namespace, name string) error
+}
+
+// Agent is one node's agent.
+type Agent struct {
+	Client    client.Client
+	Node      string
+	Namespace string
+	BootID    string
+	Key       scsipr.Key
+	Disks     DiskResolver
+	SCSI      scsipr.Client
+	Runtime   ServerRuntime
+	OS        fencing.Terminator
+	Timing    lease.Timing
+	Now       func() time.Time
+
+	mu         sync.Mutex
+	lastRenew  time.Time
+	selfFenced bool
+}
+
+// KeyFor derives a node's reservation key from the cluster's name and the
+// node's name: stable across reboots, different per node, never zero.
+// The first byte is 'h' so that hamon's keys are recognisable in
+// sg_persist's output.
+func KeyFor(cluster, node string) scsipr.Key {
+	sum := sha256.Sum256([]byte(cluster + "/" + node))
+	k := binary.BigEndian.Uint64(sum[:8])
+	return scsipr.Key(0x68<<56 | k&0x00ffffffffffffff)
+}
+
+func (a *Agent) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=hanodes,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=ha.hamon.io,resources=hanodes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+
+// Reconcile handles one HAServer that has this node among its hosts.
+func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var s hav1alpha1.HAServer
+	if err := a.Client.Get(ctx, req.NamespacedName, &s); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !slices.ContainsFunc(s.Spec.Hosts, func(h hav1alpha1.HostSpec) bool { return h.Node == a.Node }) {
+		return reconcile.Result{}, nil
+	}
+	key := s.Namespace + "/" + s.Name
+	prev := a.report(ctx, key)
+	next := prev
+	next.Key = key
+	a.reserve(&s, &next)
+	a.agentRequests(ctx, &s, &next)
+	requeue := a.watchKey(ctx, &s, &next)
+	if next != prev {
+		t := metav1.NewTime(a.now())
+		next.Time = &t
+		if err := a.writeReport(ctx, next); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// reserve takes the reservation when the controller asks this node to, for
+// the epoch it names, once.
+func (a *Agent) reserve(s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
+	sw := s.Status.Switchover
+	if sw == nil || sw.Stage != "Reserving" || s.Status.TargetNode != a.Node {
+		return
+	}
+	epoch := s.Status.FencingEpoch
+	if r.Epoch == epoch && r.Reservation != "" {
+		return // answered already
+	}
+	r.Epoch, r.PatrolFailed, r.KeyPreempted = epoch, false, false
+	disks, err := a.resolve(s)
+	if err == nil && len(disks) == 0 {
+		r.Reservation, r.Message = hav1alpha1.ReservationNotRequired, "no shared disks"
+		return
+	}
+	if err == nil {
+		var rep scsipr.Report
+		rep, err = a.SCSI.Acquire(disks, a.Key, reservationType(s))
+		r.Message = describeReport(rep)
+	}
+	if err != nil {
+		r.Reservation, r.Message = hav1alpha1.ReservationFailed, truncate(err.Error(), 1000)
+		return
+	}
+	r.Reservation = hav1alpha1.ReservationHeld
+}
+
+func describeReport(rep scsipr.Report) string {
+	var parts []string
+	for disk, keys := range rep.Preempted {
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("preempted %s on %s", k, disk))
+		}
+	}
+	for _, f := range rep.FailedPaths {
+		parts = append(parts, fmt.Sprintf("KAMN725-W path %s of %s failed: %v", f.Path, f.Disk, f.Err))
+	}
+	slices.Sort(parts)
+	return truncate(strings.Join(parts, "; "), 1000)
+}
+
+// agentRequests carries out the newest request for this node, once.
+func (a *Agent) agentRequests(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
+	for _, rq := range s.Status.AgentRequests {
+		if rq.Node != a.Node {
+			continue
+		}
+		id := fmt.Sprintf("%s/%d/%d", rq.Action, rq.Epoch, timeOf(rq.Time).UnixNano())
+		if requestNotAfter(id, r.HandledRequest) {
+			continue
+		}
+		r.HandledRequest = id
+		disks, err := a.resolve(s)
+		switch {
+		case err != nil:
+		case rq.Action == hav1alpha1.AgentRelease:
+			err = a.SCSI.Release(disks, a.Key, reservationType(s))
+			if err == nil {
+				r.Reservation = hav1alpha1.ReservationReleased
+			}
+		case rq.Action == hav1alpha1.AgentClearReservation:
+			err = a.SCSI.Clear(disks, a.Key)
+		case rq.Action == hav1alpha1.AgentFenceHost:
+			ctrl.LoggerFrom(ctx).Info("Terminating the OS as the controller asks", "haserver", s.Name, "epoch", rq.Epoch)
+			err = a.OS.Terminate(fmt.Sprintf("HAMN150-W forced fence for %s/%s (epoch %d)", s.Namespace, s.Name, rq.Epoch))
+		}
+		r.Message = fmt.Sprintf("%s done", rq.Action)
+		if err != nil {
+			r.Message = truncate(fmt.Sprintf("%s failed: %v", rq.Action, err), 1000)
+		}
+	}
+}
+
+// requestNotAfter says id was handled already: ids of one server compare
+// by their time part, which grows.
+func requestNotAfter(id, handled string) bool {
+	if handled == "" {
+		return false
+	}
+	t1, t2 := id[strings.LastIndex(id, "/")+1:], handled[strings.LastIndex(handled, "/")+1:]
+	if len(t1) != len(t2) {
+		return len(t1) < len(t2)
+	}
+	return t1 <= t2
+}
+
+// watchKey checks, while the server is active here with shared disks, that
+// this node's key is still registered. When another host preempted it, the
+// server here is stopped at once (a planned stop) and the loss reported.
+func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) time.Duration {
+	if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) == 0 || r.Reservation != hav1alpha1.ReservationHeld {
+		return 0
+	}
+	disks, err := a.resolve(s)
+	if err != nil {
+		return a.Timing.Renew
+	}
+	holds, err := a.SCSI.Holds(disks, a.Key)
+	if err != nil || holds {
+		return a.Timing.Renew
+	}
+	ctrl.LoggerFrom(ctx).Info("This node's reservation key was preempted: stopping the server here", "haserver", s.Name)
+	r.KeyPreempted, r.Reservation = true, hav1alpha1.ReservationReleased
+	r.Message = "key preempted by another host: server stopped here"
+	if a.Runtime != nil {
+		if err := a.Runtime.StopServer(ctx, s.Namespace, podOf(s, a.Node)); err != nil {
+			r.Message = truncate("key preempted; stopping the server failed: "+err.Error(), 1000)
+		}
+	}
+	return 0
+}
+
+func podOf(s *hav1alpha1.HAServer, node string) string {
+	for _, h := range s.Status.Hosts {
+		if h.Node == node {
+			return h.Pod
+		}
+	}
+	return ""
+}
+
+func (a *Agent) resolve(s *hav1alpha1.HAServer) ([]scsipr.Disk, error) {
+	var disks []scsipr.Disk
+	for _, d := range s.Spec.SharedDisks {
+		disk, err := a.Disks.Resolve(d.Device)
+		if err != nil {
+			return nil, fmt.Errorf("shared disk %s: %w", d.Device, err)
+		}
+		disks = append(disks, disk)
+	}
+	return disks, nil
+}
+
+func reservationType(s *hav1alpha1.HAServer) scsipr.Type {
+	if len(s.Spec.SharedDisks) > 0 && s.Spec.SharedDisks[0].Reservation == hav1alpha1.ReservationExclusiveAccessRegistrantsOnly {
+		return scsipr.TypeExclusiveAccessRegistrantsOnly
+	}
+	return scsipr.TypeWriteExclusiveRegistrantsOnly
+}
+
+// report reads this node's report on one server.
+func (a *Agent) report(ctx context.Context, key string) hav1alpha1.NodeServerStatus {
+	var hn hav1alpha1.HANode
+	if err := a.Client.Get(ctx, client.ObjectKey{Name: a.Node}, &hn); err != nil {
+		return hav1alpha1.NodeServerStatus{Key: key}
+	}
+	for _, r := range hn.Status.Servers {
+		if r.Key == key {
+			return r
+		}
+	}
+	return hav1alpha1.NodeServerStatus{Key: key}
+}
+
+// writeReport stores one server's report in this node's HANode, creating
+// it when needed, with an optimistic lock (the agent is its only writer).
+func (a *Agent) writeReport(ctx context.Context, r hav1alpha1.NodeServerStatus) error {
+	return a.updateHANode(ctx, func(st *hav1alpha1.HANodeStatus) {
+		i := slices.IndexFunc(st.Servers, func(x hav1alpha1.NodeServerStatus) bool { return x.Key == r.Key })
+		if i < 0 {
+			st.Servers = append(st.Servers, r)
+			return
+		}
+		st.Servers[i] = r
+	})
+}
+
+func (a *Agent) updateHANode(ctx context.Context, mutate func(*hav1alpha1.HANodeStatus)) error {
+	for range 5 {
+		var hn hav1alpha1.HANode
+		err := a.Client.Get(ctx, client.ObjectKey{Name: a.Node}, &hn)
+		if apierrors.IsNotFound(err) {
+			hn = hav1alpha1.HANode{ObjectMeta: metav1.ObjectMeta{Name: a.Node}}
+			if err := a.Client.Create(ctx, &hn); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating HANode %s: %w", a.Node, err)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		before := hn.DeepCopy()
+		hn.Status.AgentVersion, hn.Status.BootID = Version, a.BootID
+		hn.Status.ReservationKey = fmt.Sprintf("%016x", uint64(a.Key))
+		if hn.Status.Fencing == "" {
+			hn.Status.Fencing = hav1alpha1.FencingNone
+		}
+		mutate(&hn.Status)
+		err = a.Client.Status().Patch(ctx, &hn, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		return err
+	}
+	return errors.New("HANode kept changing under the agent")
+}
+
+// Heartbeat renews the node's Lease every Timing.Renew until ctx ends, and
+// self-fences when the renewals have failed for Timing.SelfFence. It is a
+// manager Runnable.
+func (a *Agent) Heartbeat(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
+	a.mu.Lock()
+	a.lastRenew = a.now()
+	a.mu.Unlock()
+	if err := a.updateHANode(ctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
+		log.Error(err, "Writing HANode")
+	}
+	tick := time.NewTicker(a.Timing.Renew)
+	defer tick.Stop()
+	for {
+		if err := a.renew(ctx); err != nil {
+			log.Error(err, "Renewing the node Lease")
+		} else {
+			a.mu.Lock()
+			a.lastRenew, a.selfFenced = a.now(), false
+			a.mu.Unlock()
+		}
+		a.mu.Lock()
+		mustFence := a.Timing.MustSelfFence(a.now(), a.lastRenew) && !a.selfFenced
+		if mustFence {
+			a.selfFenced = true
+		}
+		a.mu.Unlock()
+		if mustFence {
+			a.selfFence(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Agent) renew(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
+	defer cancel()
+	now := metav1.NewMicroTime(a.now())
+	dur := int32(a.Timing.Duration / time.Second) //nolint:gosec // seconds of a lease fit
+	var l coordinationv1.Lease
+	err := a.Client.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Node}, &l)
+	if apierrors.IsNotFound(err) {
+		l = coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Node},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a.Node, LeaseDurationSeconds: &dur, RenewTime: &now, AcquireTime: &now},
+		}
+		return a.Client.Create(ctx, &l)
+	}
+	if err != nil {
+		return err
+	}
+	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &a.Node, &dur, &now
+	return a.Client.Update(ctx, &l)
+}
+
+// selfFence stops, through the container runtime (the API server may be
+// gone), every server active here that no disk reservation protects: the
+// controller will start it elsewhere once the Lease expires.
+func (a *Agent) selfFence(ctx context.Context) {
+	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
+	log.Info("Lease not renewed before the self-fence deadline: stopping unprotected active servers", "deadline", a.Timing.SelfFence)
+	var list hav1alpha1.HAServerList
+	if err := a.Client.List(ctx, &list); err != nil { // served from the cache when the API is away
+		log.Error(err, "Listing HAServers for self-fencing")
+		return
+	}
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) > 0 || a.Runtime == nil {
+			continue
+		}
+		if err := a.Runtime.StopServer(ctx, s.Namespace, podOf(s, a.Node)); err != nil {
+			log.Error(err, "Self-fencing: stopping the server failed", "haserver", s.Name)
+		}
+	}
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// SetupWithManager registers the agent: a reconciler of the HAServers that
+// name this node, and the heartbeat.
+func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
+	if a.SCSI.Retries == 0 && a.SCSI.Timeout == 0 {
+		a.SCSI = scsipr.DefaultClient
+	}
+	if err := a.Timing.Validate(); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(a.Heartbeat)); err != nil {
+		return err
+	}
+	onThisNode := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		s, ok := o.(*hav1alpha1.HAServer)
+		return ok && slices.ContainsFunc(s.Spec.Hosts, func(h hav1alpha1.HostSpec) bool { return h.Node == a.Node })
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&hav1alpha1.HAServer{}, builder.WithPredicates(onThisNode)).
+		Named("nodeagent").
+		Complete(a)
+}

@@ -1,0 +1,272 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
+	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/nodeagent/fencing"
+	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/scsipr"
+	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+)
+
+// The agent against a real API server, next to the real controller, on a
+// simulated shared disk: the controller↔agent protocol end to end.
+
+var env *testenv.Env
+
+const agentNS = "hamon-system"
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_ = env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: agentNS}})
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func TestKeyFor(t *testing.T) {
+	a, b := KeyFor("prod", "node-a"), KeyFor("prod", "node-b")
+	if a == b || a == 0 || a != KeyFor("prod", "node-a") || byte(uint64(a)>>56) != 'h' {
+		t.Fatalf("keys %s %s", a, b)
+	}
+	if KeyFor("test", "node-a") == a {
+		t.Fatal("the cluster name does not change the key")
+	}
+}
+
+func TestRequestOrder(t *testing.T) {
+	if !requestNotAfter("Release/2/100", "Release/2/100") || requestNotAfter("FenceHost/3/200", "Release/2/100") ||
+		!requestNotAfter("Release/1/99", "Release/2/100") || requestNotAfter("x/1/1000", "") {
+		t.Fatal("request ordering")
+	}
+}
+
+func run(t *testing.T, name string, setup func(ctrl.Manager) error) (stop func()) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr(true)},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{agentNS: {}}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setup(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// stoppedPods records the servers the agents stopped through the runtime.
+type stoppedPods struct {
+	mu   sync.Mutex
+	pods []string
+}
+
+func (s *stoppedPods) StopServer(_ context.Context, ns, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pods = append(s.pods, ns+"/"+name)
+	return nil
+}
+
+// kubelet starts every pending pod of ns (Running, Ready) and finishes deletions.
+func kubelet(t *testing.T, ns string) func() {
+	t.Helper()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			var pods corev1.PodList
+			if err := env.Client.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+				continue
+			}
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				switch {
+				case p.DeletionTimestamp != nil:
+					_ = env.Client.Delete(context.Background(), p, client.GracePeriodSeconds(0))
+				case p.Status.Phase == corev1.PodPending || p.Status.Phase == "":
+					p.Status.Phase = corev1.PodRunning
+					p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+					p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Ready: true,
+						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+					_ = env.Client.Status().Update(context.Background(), p)
+				}
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func writeBlock(d *simdisk.Disk, n simdisk.Nexus) error {
+	cdb := make([]byte, 10)
+	cdb[0] = simdisk.OpWrite10
+	binary.BigEndian.PutUint16(cdb[7:9], 1)
+	r, err := d.Execute(n, cdb, make([]byte, simdisk.BlockSize))
+	if err != nil {
+		return err
+	}
+	return r.Err()
+}
+
+func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
+	ctx := context.Background()
+	ns := "t-agent"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"ag-a", "ag-b"} {
+		if err := env.Client.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	timing := lease.Timing{Duration: 3 * time.Second, Renew: 500 * time.Millisecond, SelfFence: 2 * time.Second}
+	stopped := &stoppedPods{}
+	agents := map[string]*Agent{}
+	stops := map[string]func(){}
+	for _, n := range []string{"ag-a", "ag-b"} {
+		a := &Agent{
+			Node: n, Namespace: agentNS, BootID: "boot-1", Key: KeyFor("test", n),
+			Disks:   simdisk.Resolver{Root: root, Initiator: n, Ports: []string{"p1", "p2"}},
+			SCSI:    scsipr.Client{Retries: 3},
+			Runtime: stopped, Timing: timing,
+			OS: fencing.Recorder{File: filepath.Join(root, n+"-os-terminated")},
+		}
+		agents[n] = a
+		stops[n] = run(t, n, func(mgr ctrl.Manager) error { a.Client = mgr.GetClient(); return a.SetupWithManager(mgr) })
+	}
+	defer func() {
+		for _, s := range stops {
+			if s != nil {
+				s()
+			}
+		}
+	}()
+	stopCtrl := run(t, "controller", func(mgr ctrl.Manager) error {
+		return (&controllers.HAServerReconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("hamon-controller"), Clock: hotstandby.RealClock{},
+			Timing:         controllers.Timing{Timing: hotstandby.Timing{SelfFenceWait: time.Second, PrimaryWait: 5 * time.Second}},
+			AgentNamespace: agentNS,
+		}).SetupWithManager(mgr)
+	})
+	defer stopCtrl()
+	defer kubelet(t, ns)()
+
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns}}
+	s.Spec.Hosts = []hav1alpha1.HostSpec{{Node: "ag-a"}, {Node: "ag-b"}}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "busybox"}}
+	if err := env.Client.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	get := func() *hav1alpha1.HAServer {
+		var cur hav1alpha1.HAServer
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(s), &cur); err != nil {
+			t.Fatal(err)
+		}
+		return &cur
+	}
+	eventually(t, "db Online on ag-a holding the disk", func() bool {
+		c := get()
+		return c.Status.ActiveNode == "ag-a" && c.Status.ReservationHolder == "ag-a"
+	})
+	disk, err := simdisk.Open(filepath.Join(root, "mpatha"), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := simdisk.Nexus{Initiator: "ag-a", Port: "p1"}
+	b1 := simdisk.Nexus{Initiator: "ag-b", Port: "p1"}
+	if err := writeBlock(disk, a1); err != nil {
+		t.Fatalf("the active host cannot write: %v", err)
+	}
+	if err := writeBlock(disk, b1); !errors.Is(err, scsipr.ErrReservationConflict) {
+		t.Fatalf("the standby wrote: %v", err)
+	}
+	// Host failure: ag-a's agent stops (its Lease is no longer renewed).
+	stops["ag-a"]()
+	stops["ag-a"] = nil
+	eventually(t, "db Online on ag-b holding the disk", func() bool {
+		c := get()
+		return c.Status.ActiveNode == "ag-b" && c.Status.ReservationHolder == "ag-b" && c.Status.FencingEpoch == 2
+	})
+	// ag-a is fenced on the disk itself: its writes fail on every path.
+	for _, p := range []string{"p1", "p2"} {
+		n := simdisk.Nexus{Initiator: "ag-a", Port: p}
+		err := writeBlock(disk, n)
+		if errors.Is(err, scsipr.ErrUnitAttention) {
+			err = writeBlock(disk, n)
+		}
+		if !errors.Is(err, scsipr.ErrReservationConflict) {
+			t.Fatalf("fenced ag-a wrote through %s: %v", p, err)
+		}
+	}
+	if err := writeBlock(disk, b1); err != nil {
+		t.Fatalf("the new active cannot write: %v", err)
+	}
+	var hn hav1alpha1.HANode
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "ag-b"}, &hn); err != nil {
+		t.Fatal(err)
+	}
+	if len(hn.Status.Servers) != 1 || hn.Status.Servers[0].Reservation != hav1alpha1.ReservationHeld || hn.Status.Servers[0].Epoch != 2 {
+		t.Fatalf("ag-b's report %+v", hn.Status.Servers)
+	}
+}
