@@ -97,9 +97,8 @@ control-plane-stop: ## Stop the local control plane.
 ##@ Demo
 
 .PHONY: demo
-demo: ## A local control plane, the operator, simulated hosts and a live switchover.
-	@echo "make demo: not yet. The controller, the node agent and the simulated hosts are still being built;"
-	@echo "meanwhile 'make control-plane' starts a local API server you can apply config/crd/bases and config/samples to."
+demo: ## A local control plane, the operator, simulated hosts and live switchovers (Ctrl-C ends it).
+	hack/demo.sh
 
 .PHONY: bench
 bench: ## Failover and scale benchmarks, printed as tables.

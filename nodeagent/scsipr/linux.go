@@ -5,6 +5,7 @@ package scsipr
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 	"unsafe"
@@ -55,7 +56,7 @@ type DevicePath struct {
 }
 
 // Name is the device's base name.
-func (p DevicePath) Name() string { return p.Dev[len("/dev/"):] }
+func (p DevicePath) Name() string { return filepath.Base(p.Dev) }
 
 // Do sends one command through SG_IO.
 func (p DevicePath) Do(cdb, dataOut []byte, dataInLen int, timeout time.Duration) (Result, error) {

@@ -1,0 +1,123 @@
+// Command nodeagent is hamon's node agent: run on every eligible node (a
+// privileged DaemonSet), or as a simulated host with --sim-disk-root.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/agent"
+	"github.com/hamon-ha/hamon/nodeagent/fencing"
+	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/scsipr"
+	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+)
+
+type options struct {
+	node, namespace, cluster, bootIDFile, osAction string
+	simRoot, simPorts, simOSRecord                 string
+	metricsAddr, probeAddr                         string
+	timing                                         lease.Timing
+}
+
+func main() {
+	o := options{timing: lease.DefaultTiming}
+	flag.StringVar(&o.node, "node", os.Getenv("NODE_NAME"), "This node's name (default $NODE_NAME).")
+	flag.StringVar(&o.namespace, "namespace", "hamon-system", "Namespace of the node Leases.")
+	flag.StringVar(&o.cluster, "cluster-name", "hamon", "Cluster name, part of the reservation key (same on every node).")
+	flag.StringVar(&o.bootIDFile, "boot-id-file", "/proc/sys/kernel/random/boot_id", "Where the host's boot ID is read.")
+	flag.StringVar(&o.osAction, "os-action", "reboot", "What terminating the OS does: reboot, poweroff or none.")
+	flag.DurationVar(&o.timing.Duration, "lease-duration", o.timing.Duration, "Lease duration: after it the host counts as lost.")
+	flag.DurationVar(&o.timing.Renew, "renew-interval", o.timing.Renew, "How often the Lease is renewed.")
+	flag.DurationVar(&o.timing.SelfFence, "self-fence-deadline", o.timing.SelfFence,
+		"How long without a renewal before unprotected active servers are stopped (shorter than the lease).")
+	flag.StringVar(&o.simRoot, "sim-disk-root", "", "Simulated host: the directory of the simulated shared disks.")
+	flag.StringVar(&o.simPorts, "sim-ports", "p1,p2", "Simulated host: the target ports (paths) this host reaches each disk through.")
+	flag.StringVar(&o.simOSRecord, "sim-os-record", "", "Simulated host: the file an OS termination is recorded in (then the agent exits).")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (0 to disable).")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address of /healthz and /readyz.")
+	zo := zap.Options{}
+	zo.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+	if err := run(o); err != nil {
+		ctrl.Log.Error(err, "Node agent stopped")
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if o.node == "" {
+		return fmt.Errorf("--node (or $NODE_NAME) is required: the agent acts only for its own node")
+	}
+	if err := o.timing.Validate(); err != nil {
+		return fmt.Errorf("lease timing: %w", err)
+	}
+	action, err := fencing.ParseAction(o.osAction)
+	if err != nil {
+		return fmt.Errorf("--os-action: %w", err)
+	}
+	bootID, err := os.ReadFile(o.bootIDFile)
+	if err != nil {
+		return fmt.Errorf("reading the boot ID (--boot-id-file): %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := hav1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: o.metricsAddr}, HealthProbeBindAddress: o.probeAddr,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	a := &agent.Agent{
+		Client: mgr.GetClient(), Node: o.node, Namespace: o.namespace, BootID: strings.TrimSpace(string(bootID)),
+		Key: agent.KeyFor(o.cluster, o.node), SCSI: scsipr.DefaultClient, Timing: o.timing,
+	}
+	if o.simRoot != "" {
+		a.Disks = simdisk.Resolver{Root: o.simRoot, Initiator: o.node, Ports: strings.Split(o.simPorts, ",")}
+		record := o.simOSRecord
+		if record == "" {
+			record = filepath.Join(o.simRoot, o.node+".os-terminated")
+		}
+		a.OS = fencing.Recorder{File: record, Then: func() {
+			ctrl.Log.Info("Simulated host: the OS was terminated; the agent exits")
+			time.Sleep(100 * time.Millisecond)
+			os.Exit(3)
+		}}
+	} else {
+		a.Disks = scsipr.SysfsResolver{}
+		a.OS = fencing.Linux{Action: action, Log: func(m string) { ctrl.Log.Info(m) }}
+		ctrl.Log.Info("No container runtime client yet: a preempted key or a self-fence is reported, and the server is stopped by the controller")
+	}
+	if err := a.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting the hamon node agent", "node", o.node, "key", a.Key.String(), "simulated", o.simRoot != "")
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# make demo: a local control plane, the hamon controller, three simulated
+# hosts (a node agent + a kubelet-lite each) sharing a simulated SAN disk,
+# and live switchovers: a server crash, a planned swap back, a host loss.
+# In a terminal it leaves everything running until Ctrl-C; without one (CI)
+# it cleans up and exits 0 by itself.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+RUN=$ROOT/bin/run/demo
+K=$ROOT/bin/k8s/kubectl
+export HAMON_RUN_DIR=$RUN/cp HAMON_APISERVER_PORT=${HAMON_APISERVER_PORT:-16543} HAMON_ETCD_PORT=${HAMON_ETCD_PORT:-12479}
+NODES=(node-a node-b node-c)
+PIDS=()
+
+if [ -t 1 ]; then B=$'\e[1m'; G=$'\e[32m'; Y=$'\e[33m'; C=$'\e[36m'; N=$'\e[0m'; else B= G= Y= C= N=; fi
+say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
+note() { printf '%s%s%s\n' "$C" "$*" "$N"; }
+
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  hack/control-plane.sh stop >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+say "Building hamon and the control plane (cached after the first run)"
+hack/build-k8s.sh kube-apiserver etcd kubectl
+mkdir -p bin && CGO_ENABLED=0 go build -o bin/ ./cmd/...
+rm -rf "$RUN" && mkdir -p "$RUN/disks" "$RUN/sim" "$RUN/logs"
+
+say "Starting a local control plane (etcd + kube-apiserver on 127.0.0.1)"
+eval "$(hack/control-plane.sh start)"
+$K apply -f config/crd/bases >/dev/null
+$K wait --for=condition=Established crd --all >/dev/null
+$K create namespace hamon-system >/dev/null
+# No kube-controller-manager runs here to create the default ServiceAccount.
+$K create serviceaccount default -n default >/dev/null
+
+say "Starting the hamon controller and three simulated hosts"
+bin/manager --metrics-bind-address=0 --health-probe-bind-address=0 --self-fence-wait=1s --primary-wait=20s \
+  > "$RUN/logs/manager.log" 2>&1 &
+PIDS+=($!)
+declare -A AGENT
+for n in "${NODES[@]}"; do
+  echo "boot-$n-1" > "$RUN/sim/$n.boot_id"
+  bin/hamon-sim host --node "$n" --state "$RUN/sim" > "$RUN/logs/$n-host.log" 2>&1 &
+  PIDS+=($!)
+  bin/nodeagent --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
+    --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 \
+    > "$RUN/logs/$n-agent.log" 2>&1 &
+  AGENT[$n]=$!
+  PIDS+=($!)
+done
+note "hosts: ${NODES[*]}; each reaches the shared disk mpatha through two paths (p1, p2)"
+
+say "Applying an HAServer: Server mode, three hosts (multi-standby), a shared disk"
+cat > "$RUN/db.yaml" <<EOF
+apiVersion: ha.hamon.io/v1alpha1
+kind: HAServer
+metadata: {name: db, namespace: default}
+spec:
+  mode: Server
+  alias: DB
+  hosts: [{node: node-a}, {node: node-b}, {node: node-c}]
+  switchType: Switch
+  sharedDisks: [{device: /dev/mapper/mpatha}]
+  template:
+    spec:
+      containers:
+      - name: server
+        image: demo-server
+        command: [$ROOT/bin/demo-server]
+        env: [{name: HAMON_SIM_DISK_ROOT, value: $RUN/disks}]
+EOF
+$K apply -f "$RUN/db.yaml"
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local limit=$1 what=$2; shift 2
+  local start; start=$(date +%s%N)
+  until "$@" >/dev/null 2>&1; do
+    if [ $(( ($(date +%s%N) - start) / 1000000000 )) -ge "$limit" ]; then
+      echo "${Y}timed out waiting for: $what${N}"; $K get haservers -o wide; $K get events --sort-by=.lastTimestamp | tail -20
+      exit 1
+    fi
+    sleep 0.1
+  done
+  ELAPSED_MS=$(( ($(date +%s%N) - start) / 1000000 ))
+}
+active() { $K get haserver db -o jsonpath='{.status.activeNode}'; }
+is_active_on() { [ "$(active)" = "$1" ] && [ "$($K get haserver db -o jsonpath='{.status.phase}')" = Online ]; }
+standbys_ready() { [ "$($K get haserver db -o jsonpath='{.status.standbyNodes}')" = "$1" ]; }
+
+wait_for 60 "db Online on node-a" is_active_on node-a
+wait_for 30 "two standbys" standbys_ready "node-b,node-c"
+$K get haservers -o wide
+sleep 1
+bin/hamon-sim disk --disk-root "$RUN/disks"
+
+say "Fault 1: the active server on node-a crashes (abnormal termination, Table 4-3 row 2)"
+bin/hamon-sim kill --node node-a --state "$RUN/sim"
+wait_for 30 "db Online on node-b" is_active_on node-b
+printf '%sswitchover node-a -> node-b in %d ms%s (crash seen, node-b took the reservation, standby copy promoted)\n' "$G" "$ELAPSED_MS" "$N"
+$K get haservers -o wide
+$K get events --sort-by=.lastTimestamp -o custom-columns=REASON:.reason,MESSAGE:.message | grep HAMN | tail -8
+sleep 1
+bin/hamon-sim disk --disk-root "$RUN/disks"
+
+say "Planned swap back (monbegin node-a as standby, then monswap to node-a)"
+$K patch haserver db --type merge -p '{"spec":{"request":{"id":"begin-a","action":"Begin","node":"node-a"}}}' >/dev/null
+wait_for 30 "node-a standby again" standbys_ready "node-a,node-c"
+$K patch haserver db --type merge -p '{"spec":{"request":{"id":"swap-back","action":"Swap","node":"node-a"}}}' >/dev/null
+wait_for 30 "db Online on node-a" is_active_on node-a
+printf '%splanned swap node-b -> node-a in %d ms%s\n' "$G" "$ELAPSED_MS" "$N"
+$K get haserver db -o jsonpath='{.status.lastRequest.id}: {.status.lastRequest.outcome} ({.status.lastRequest.message}){"\n"}'
+
+say "Fault 2: host node-a is lost (its agent stops renewing its Lease)"
+wait_for 30 "two standbys" standbys_ready "node-b,node-c"
+kill "${AGENT[node-a]}"
+wait_for 30 "db Online on node-b" is_active_on node-b
+printf '%shost-loss switchover node-a -> node-b in %d ms%s (lease 4 s, then PREEMPT AND ABORT of node-a'"'"'s key)\n' "$G" "$ELAPSED_MS" "$N"
+$K get haservers -o wide
+sleep 1
+bin/hamon-sim disk --disk-root "$RUN/disks"
+note "node-a's server process may still run, but its writes are refused: its key was preempted (see 'write ... refused' in $RUN/sim/node-a/*.log)"
+
+say "The story, as kubectl describe tells it"
+$K describe haserver db | sed -n '/^Status:/,$p' | grep -E 'Active Node|Cause|From|To:|Result|Reason|Message' | head -30
+
+if [ -t 0 ] && [ -t 1 ]; then
+  say "Everything keeps running. Try:"
+  echo "  export KUBECONFIG=$KUBECONFIG"
+  echo "  $K get haservers -o wide; $K get hanodes; $K get events --sort-by=.lastTimestamp"
+  echo "  bin/hamon-sim kill --node \$($K get haserver db -o jsonpath='{.status.activeNode}') --state $RUN/sim   # crash the active server"
+  echo "  bin/hamon-sim disk --disk-root $RUN/disks                                  # who holds and who writes the disk"
+  echo "  logs: $RUN/logs"
+  echo "Ctrl-C stops everything."
+  while sleep 3600; do :; done
+fi
+say "Demo done; cleaning up"
