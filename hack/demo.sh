@@ -8,52 +8,18 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 RUN=$ROOT/bin/run/demo
-K=$ROOT/bin/k8s/kubectl
-export HAMON_RUN_DIR=$RUN/cp HAMON_APISERVER_PORT=${HAMON_APISERVER_PORT:-16543} HAMON_ETCD_PORT=${HAMON_ETCD_PORT:-12479}
 NODES=(node-a node-b node-c)
-PIDS=()
+# shellcheck source=hack/sim-env.sh
+source "$ROOT/hack/sim-env.sh"
 
 if [ -t 1 ]; then B=$'\e[1m'; G=$'\e[32m'; Y=$'\e[33m'; C=$'\e[36m'; N=$'\e[0m'; else B= G= Y= C= N=; fi
 say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 note() { printf '%s%s%s\n' "$C" "$*" "$N"; }
 
-cleanup() {
-  set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 1
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  hack/control-plane.sh stop >/dev/null 2>&1
-}
-trap cleanup EXIT
+trap sim_env_stop EXIT
 
-say "Building hamon and the control plane (cached after the first run)"
-hack/build-k8s.sh kube-apiserver etcd kubectl
-mkdir -p bin && CGO_ENABLED=0 go build -o bin/ ./cmd/...
-rm -rf "$RUN" && mkdir -p "$RUN/disks" "$RUN/sim" "$RUN/logs"
-
-say "Starting a local control plane (etcd + kube-apiserver on 127.0.0.1)"
-eval "$(hack/control-plane.sh start)"
-$K apply -f config/crd/bases >/dev/null
-$K wait --for=condition=Established crd --all >/dev/null
-$K create namespace hamon-system >/dev/null
-# No kube-controller-manager runs here to create the default ServiceAccount.
-$K create serviceaccount default -n default >/dev/null
-
-say "Starting the hamon controller and three simulated hosts"
-bin/manager --metrics-bind-address=0 --health-probe-bind-address=0 --self-fence-wait=1s --primary-wait=20s \
-  > "$RUN/logs/manager.log" 2>&1 &
-PIDS+=($!)
-declare -A AGENT
-for n in "${NODES[@]}"; do
-  echo "boot-$n-1" > "$RUN/sim/$n.boot_id"
-  bin/hamon-sim host --node "$n" --state "$RUN/sim" > "$RUN/logs/$n-host.log" 2>&1 &
-  PIDS+=($!)
-  bin/nodeagent --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
-    --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 \
-    > "$RUN/logs/$n-agent.log" 2>&1 &
-  AGENT[$n]=$!
-  PIDS+=($!)
-done
+say "Building hamon and the control plane (cached after the first run), starting it, the controller and three simulated hosts"
+sim_env_start
 note "hosts: ${NODES[*]}; each reaches the shared disk mpatha through two paths (p1, p2)"
 
 say "Applying an HAServer: Server mode, three hosts (multi-standby), a shared disk"

@@ -1,0 +1,51 @@
+# Sourced by hack/demo.sh and hack/bench.sh: starts a local control plane,
+# the hamon controller and simulated hosts, and stops them on exit.
+#   RUN      directory of the run (logs, disks, simulated host state)
+#   NODES    the simulated hosts' names
+# After sim_env_start: KUBECONFIG is exported, AGENT[node] is each agent's pid.
+# shellcheck shell=bash
+
+K=$ROOT/bin/k8s/kubectl
+export HAMON_RUN_DIR=$RUN/cp HAMON_APISERVER_PORT=${HAMON_APISERVER_PORT:-16543} HAMON_ETCD_PORT=${HAMON_ETCD_PORT:-12479}
+PIDS=()
+declare -A AGENT
+
+sim_env_stop() {
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  "$ROOT/hack/control-plane.sh" stop >/dev/null 2>&1
+}
+
+# start_agent NODE: (re)starts the node agent of a simulated host.
+start_agent() {
+  local n=$1
+  "$ROOT/bin/nodeagent" --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
+    --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 \
+    >> "$RUN/logs/$n-agent.log" 2>&1 &
+  AGENT[$n]=$!
+  PIDS+=($!)
+}
+
+sim_env_start() {
+  "$ROOT/hack/build-k8s.sh" kube-apiserver etcd kubectl
+  mkdir -p "$ROOT/bin" && (cd "$ROOT" && CGO_ENABLED=0 go build -o bin/ ./cmd/...)
+  rm -rf "$RUN" && mkdir -p "$RUN/disks" "$RUN/sim" "$RUN/logs"
+  eval "$("$ROOT/hack/control-plane.sh" start)"
+  $K apply -f "$ROOT/config/crd/bases" >/dev/null
+  $K wait --for=condition=Established crd --all >/dev/null
+  $K create namespace hamon-system >/dev/null
+  # No kube-controller-manager runs here to create the default ServiceAccount.
+  $K create serviceaccount default -n default >/dev/null
+  "$ROOT/bin/manager" --metrics-bind-address="${HAMON_METRICS_ADDR:-0}" --health-probe-bind-address=0 \
+    --self-fence-wait=1s --primary-wait=20s > "$RUN/logs/manager.log" 2>&1 &
+  PIDS+=($!)
+  local n
+  for n in "${NODES[@]}"; do
+    echo "boot-$n-1" > "$RUN/sim/$n.boot_id"
+    "$ROOT/bin/hamon-sim" host --node "$n" --state "$RUN/sim" > "$RUN/logs/$n-host.log" 2>&1 &
+    PIDS+=($!)
+    start_agent "$n"
+  done
+}
