@@ -12,6 +12,7 @@ declare -A AGENT
 
 sim_env_stop() {
   set +e
+  for f in "$RUN"/sim/*.agent.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   sleep 1
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -25,6 +26,7 @@ start_agent() {
     --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 \
     >> "$RUN/logs/$n-agent.log" 2>&1 &
   AGENT[$n]=$!
+  echo $! > "$RUN/sim/$n.agent.pid"
   PIDS+=($!)
 }
 
