@@ -282,22 +282,18 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *HAServerReconciler) groupMembers(ctx context.Context, ns, group string) []reconcile.Request {
-	var list hav1alpha1.HAServerList
-	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{groupIndex: group}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing the members of a group", "group", group)
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, s := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
-	}
-	return out
+	return r.requestsFor(ctx, "group "+group, client.InNamespace(ns), client.MatchingFields{groupIndex: group})
 }
 
 func (r *HAServerReconciler) serversOnNode(ctx context.Context, node string) []reconcile.Request {
+	return r.requestsFor(ctx, "node "+node, client.MatchingFields{hostIndex: node})
+}
+
+// requestsFor lists HAServers (from the cache) and enqueues each.
+func (r *HAServerReconciler) requestsFor(ctx context.Context, what string, opts ...client.ListOption) []reconcile.Request {
 	var list hav1alpha1.HAServerList
-	if err := r.List(ctx, &list, client.MatchingFields{hostIndex: node}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing the HAServers of a node", "node", node)
+	if err := r.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing HAServers to reconcile", "for", what)
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))

@@ -360,14 +360,7 @@ func (f *fakeCluster) get(name string) *hav1alpha1.HAServer {
 // eventually polls cond for up to 20 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	testenv.Eventually(t, 20*time.Second, what, cond)
 }
 
 // waitActive waits until the server is Online on node.

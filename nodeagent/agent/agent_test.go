@@ -146,14 +146,7 @@ func kubelet(t *testing.T, ns string) func() {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
+	testenv.Eventually(t, 30*time.Second, what, cond)
 }
 
 func writeBlock(d *simdisk.Disk, n simdisk.Nexus) error {
