@@ -200,3 +200,11 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// MachineOf returns the state machine's view of a server as its status
+// records it, for tools that ask "what would happen if" (kubectl hamon
+// plan) without touching anything. Group policies are not applied.
+func MachineOf(s *hav1alpha1.HAServer, t Timing) (hotstandby.Config, *hotstandby.State) {
+	cfg := configFor(s, t, nil)
+	return cfg, stateFromStatus(s, cfg)
+}

@@ -74,13 +74,17 @@ $K get events --sort-by=.lastTimestamp -o custom-columns=REASON:.reason,MESSAGE:
 sleep 1
 bin/hamon-sim disk --disk-root "$RUN/disks"
 
-say "Planned swap back (monbegin node-a as standby, then monswap to node-a)"
-$K patch haserver db --type merge -p '{"spec":{"request":{"id":"begin-a","action":"Begin","node":"node-a"}}}' >/dev/null
+say "Planned swap back with the kubectl plugin: kubectl hamon begin (monbegin), kubectl hamon swap (monswap)"
+export PATH=$ROOT/bin:$PATH
+note "\$ kubectl hamon begin db --node node-a"
+$K hamon begin db --node node-a --timeout 30s
 wait_for 30 "node-a standby again" standbys_ready "node-a,node-c"
-$K patch haserver db --type merge -p '{"spec":{"request":{"id":"swap-back","action":"Swap","node":"node-a"}}}' >/dev/null
-wait_for 30 "db Online on node-a" is_active_on node-a
-printf '%splanned swap node-b -> node-a in %d ms%s\n' "$G" "$ELAPSED_MS" "$N"
-$K get haserver db -o jsonpath='{.status.lastRequest.id}: {.status.lastRequest.outcome} ({.status.lastRequest.message}){"\n"}'
+note "\$ kubectl hamon swap db --node node-a"
+start_swap=$(date +%s%N)
+$K hamon swap db --node node-a --timeout 30s
+printf '%splanned swap node-b -> node-a in %d ms%s\n' "$G" "$(( ($(date +%s%N) - start_swap) / 1000000 ))" "$N"
+note "\$ kubectl hamon show db"
+$K hamon show db
 
 say "Fault 2: host node-a is lost (its agent stops renewing its Lease)"
 wait_for 30 "two standbys" standbys_ready "node-b,node-c"
