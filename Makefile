@@ -27,6 +27,7 @@ help: ## Show the targets.
 manifests: ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=hamon-manager paths=./controllers/... output:rbac:artifacts:config=config/rbac \
 		crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=hamon-nodeagent paths=./nodeagent/... output:rbac:artifacts:config=config/rbac/nodeagent
 	go run ./hack/crdtrim config/crd/bases/ha.hamon.io_haservers.yaml spec.template
 
 .PHONY: generate

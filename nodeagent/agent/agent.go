@@ -89,7 +89,7 @@ func (a *Agent) now() time.Time {
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=hanodes,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=hanodes/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 
 // Reconcile handles one HAServer that has this node among its hosts.
 func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
