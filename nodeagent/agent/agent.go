@@ -423,6 +423,9 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(manager.RunnableFunc(a.Heartbeat)); err != nil {
 		return err
 	}
+	if err := mgr.Add(manager.RunnableFunc(a.DeviceReport(5 * a.Timing.Renew))); err != nil {
+		return err
+	}
 	onThisNode := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		s, ok := o.(*hav1alpha1.HAServer)
 		return ok && slices.ContainsFunc(s.Spec.Hosts, func(h hav1alpha1.HostSpec) bool { return h.Node == a.Node })

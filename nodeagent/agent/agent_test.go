@@ -262,4 +262,20 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	if len(hn.Status.Servers) != 1 || hn.Status.Servers[0].Reservation != hav1alpha1.ReservationHeld || hn.Status.Servers[0].Epoch != 2 {
 		t.Fatalf("ag-b's report %+v", hn.Status.Servers)
 	}
+	// The host half of monshow: ag-b's HANode shows the disk, its paths,
+	// and ag-b's key as the only registrant and the holder; a failed path
+	// shows as Failed.
+	if err := disk.FailPath(simdisk.Nexus{Initiator: "ag-b", Port: "p2"}, true); err != nil {
+		t.Fatal(err)
+	}
+	keyB := fmt.Sprintf("%016x", uint64(agents["ag-b"].Key))
+	eventually(t, "ag-b reports its disk", func() bool {
+		var hn hav1alpha1.HANode
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "ag-b"}, &hn); err != nil || len(hn.Status.Devices) != 1 {
+			return false
+		}
+		d := hn.Status.Devices[0]
+		return d.Name == "mpatha" && d.HolderKey == keyB && len(d.RegisteredKeys) == 2 && d.RegisteredKeys[0] == keyB &&
+			len(d.Paths) == 2 && d.Paths[0].State == hav1alpha1.PathActive && d.Paths[1].State == hav1alpha1.PathFailed
+	})
 }

@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
+	"github.com/hamon-ha/hamon/nodeagent/scsipr"
+)
+
+// DeviceReport writes, every interval, the shared disks this node sees
+// for its servers into its HANode: each path's state, the registered keys
+// and the holder, the host half of monshow. It writes only when something
+// changed. It is a manager Runnable.
+func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
+		var last []hav1alpha1.DeviceStatus
+		for {
+			devices, err := a.devices(ctx)
+			if err != nil {
+				log.Error(err, "Reading the shared disks")
+			} else if !equality.Semantic.DeepEqual(devices, last) {
+				if err := a.updateHANode(ctx, func(st *hav1alpha1.HANodeStatus) { st.Devices = devices }); err != nil {
+					log.Error(err, "Writing the shared disks to HANode")
+				} else {
+					last = devices
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(interval):
+			}
+		}
+	}
+}
+
+// devices probes every shared disk named by an HAServer of this node.
+func (a *Agent) devices(ctx context.Context) ([]hav1alpha1.DeviceStatus, error) {
+	var list hav1alpha1.HAServerList
+	if err := a.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range list.Items {
+		if !slices.ContainsFunc(s.Spec.Hosts, func(h hav1alpha1.HostSpec) bool { return h.Node == a.Node }) {
+			continue
+		}
+		for _, d := range s.Spec.SharedDisks {
+			if !slices.Contains(names, d.Device) {
+				names = append(names, d.Device)
+			}
+		}
+	}
+	slices.Sort(names)
+	out := []hav1alpha1.DeviceStatus{}
+	for _, name := range names {
+		disk, err := a.Disks.Resolve(name)
+		if err != nil {
+			unknown := hav1alpha1.PathStatus{Name: "-", State: hav1alpha1.PathUnknown, LastError: truncate(err.Error(), 1000)}
+			out = append(out, hav1alpha1.DeviceStatus{Name: name, Paths: []hav1alpha1.PathStatus{unknown}})
+			continue
+		}
+		out = append(out, a.probe(disk))
+	}
+	return out, nil
+}
+
+func (a *Agent) probe(d scsipr.Disk) hav1alpha1.DeviceStatus {
+	st := hav1alpha1.DeviceStatus{Name: d.Name}
+	timeout := a.SCSI.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	for _, r := range pathwatch.Check(d.Paths, timeout) {
+		ps := hav1alpha1.PathStatus{Name: r.Path, State: hav1alpha1.PathActive}
+		if r.Failed() {
+			ps.State, ps.LastError = hav1alpha1.PathFailed, truncate(r.Err.Error(), 1000)
+		}
+		st.Paths = append(st.Paths, ps)
+	}
+	if keys, err := a.SCSI.ReadKeys(d); err == nil {
+		for _, k := range keys.Keys {
+			st.RegisteredKeys = append(st.RegisteredKeys, fmt.Sprintf("%016x", uint64(k)))
+		}
+	}
+	if res, err := a.SCSI.ReadReservation(d); err == nil && res.Held {
+		st.HolderKey, st.ReservationType = fmt.Sprintf("%016x", uint64(res.Key)), res.Type.String()
+	}
+	return st
+}
