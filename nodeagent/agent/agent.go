@@ -30,6 +30,7 @@ import (
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 )
 
@@ -63,6 +64,10 @@ type Agent struct {
 	OS        fencing.Terminator
 	Timing    lease.Timing
 	Now       func() time.Time
+
+	// lastServers and lastProbes belong to the DeviceReport loop (one goroutine).
+	lastServers []hav1alpha1.HAServer
+	lastProbes  map[string][]pathwatch.PathResult
 
 	mu         sync.Mutex
 	lastRenew  time.Time

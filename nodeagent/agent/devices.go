@@ -24,6 +24,9 @@ func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error
 		var last []hav1alpha1.DeviceStatus
 		for {
 			devices, err := a.devices(ctx)
+			if err == nil {
+				a.applyPathRule(ctx, a.lastServers, a.lastProbes)
+			}
 			if err != nil {
 				log.Error(err, "Reading the shared disks")
 			} else if !equality.Semantic.DeepEqual(devices, last) {
@@ -61,6 +64,7 @@ func (a *Agent) devices(ctx context.Context) ([]hav1alpha1.DeviceStatus, error) 
 	}
 	slices.Sort(names)
 	out := []hav1alpha1.DeviceStatus{}
+	a.lastServers, a.lastProbes = list.Items, map[string][]pathwatch.PathResult{}
 	for _, name := range names {
 		disk, err := a.Disks.Resolve(name)
 		if err != nil {
@@ -68,18 +72,21 @@ func (a *Agent) devices(ctx context.Context) ([]hav1alpha1.DeviceStatus, error) 
 			out = append(out, hav1alpha1.DeviceStatus{Name: name, Paths: []hav1alpha1.PathStatus{unknown}})
 			continue
 		}
-		out = append(out, a.probe(disk))
+		st, results := a.probe(disk)
+		a.lastProbes[disk.Name] = results
+		out = append(out, st)
 	}
 	return out, nil
 }
 
-func (a *Agent) probe(d scsipr.Disk) hav1alpha1.DeviceStatus {
+func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathResult) {
 	st := hav1alpha1.DeviceStatus{Name: d.Name}
 	timeout := a.SCSI.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	for _, r := range pathwatch.Check(d.Paths, timeout) {
+	results := pathwatch.Check(d.Paths, timeout)
+	for _, r := range results {
 		ps := hav1alpha1.PathStatus{Name: r.Path, State: hav1alpha1.PathActive}
 		if r.Failed() {
 			ps.State, ps.LastError = hav1alpha1.PathFailed, truncate(r.Err.Error(), 1000)
@@ -94,5 +101,5 @@ func (a *Agent) probe(d scsipr.Disk) hav1alpha1.DeviceStatus {
 	if res, err := a.SCSI.ReadReservation(d); err == nil && res.Held {
 		st.HolderKey, st.ReservationType = fmt.Sprintf("%016x", uint64(res.Key)), res.Type.String()
 	}
-	return st
+	return st, results
 }

@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
+)
+
+// phaseOf says where a server stands on this node, for the path rule of
+// REFERENCE.md 1.8; ok is false when the server plays no part here.
+func phaseOf(s *hav1alpha1.HAServer, node string) (pathwatch.Phase, bool) {
+	if sw := s.Status.Switchover; sw != nil && s.Status.TargetNode == node {
+		return pathwatch.Switching, true
+	}
+	i := slices.IndexFunc(s.Status.Hosts, func(h hav1alpha1.HostStatus) bool { return h.Node == node })
+	if i < 0 {
+		return 0, false
+	}
+	h := s.Status.Hosts[i]
+	switch {
+	case h.State == hav1alpha1.HostStopping && h.ActiveCopy:
+		return pathwatch.ActiveTerminating, true
+	case h.State == hav1alpha1.HostOnline || (h.Role == hav1alpha1.RoleActive && h.Running):
+		return pathwatch.ActiveRunning, true
+	case h.Role == hav1alpha1.RoleStandby || h.State == hav1alpha1.HostStopping:
+		return pathwatch.Standby, true
+	}
+	return 0, false
+}
+
+// applyPathRule decides, for every server of this node, what the path
+// states of its disks mean in its phase, and acts: KAMN725-W and KAMN726-E
+// are logged and put in the server's report; the OS is terminated only
+// when every path of a disk failed while the active server terminates.
+func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer, probes map[string][]pathwatch.PathResult) {
+	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
+	for i := range servers {
+		s := &servers[i]
+		phase, ok := phaseOf(s, a.Node)
+		if !ok {
+			continue
+		}
+		for _, d := range s.Spec.SharedDisks {
+			disk, err := a.Disks.Resolve(d.Device)
+			if err != nil {
+				continue
+			}
+			dec := pathwatch.Decide(phase, disk.Name, probes[disk.Name])
+			if !dec.Warn {
+				continue
+			}
+			log.Info(dec.Message, "haserver", s.Namespace+"/"+s.Name)
+			key := s.Namespace + "/" + s.Name
+			r := a.report(ctx, key)
+			if r.Message != truncate(dec.Message, 1000) {
+				r.Key, r.Message = key, truncate(dec.Message, 1000)
+				if err := a.writeReport(ctx, r); err != nil {
+					log.Error(err, "Reporting a path failure")
+				}
+			}
+			if dec.TerminateOS {
+				if err := a.OS.Terminate(fmt.Sprintf("%s (%s/%s)", dec.Message, s.Namespace, s.Name)); err != nil {
+					log.Error(err, "Terminating the OS after KAMN726-E failed")
+				}
+				return
+			}
+		}
+	}
+}

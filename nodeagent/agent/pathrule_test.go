@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/fencing"
+	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
+	"github.com/hamon-ha/hamon/nodeagent/scsipr"
+	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+)
+
+func serverIn(phase string) hav1alpha1.HAServer {
+	s := hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db-" + phase}}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	h := hav1alpha1.HostStatus{Node: "pr-a"}
+	switch phase {
+	case "terminating":
+		h.State, h.ActiveCopy, h.Running = hav1alpha1.HostStopping, true, true
+	case "standby":
+		h.State, h.Role, h.Running = hav1alpha1.HostStandby, hav1alpha1.RoleStandby, true
+	case "running":
+		h.State, h.Role, h.Running, h.ActiveCopy = hav1alpha1.HostOnline, hav1alpha1.RoleActive, true, true
+	case "switching":
+		s.Status.TargetNode = "pr-a"
+		s.Status.Switchover = &hav1alpha1.Switchover{To: "pr-a", Stage: "Reserving"}
+		h.State, h.Role = hav1alpha1.HostStarting, hav1alpha1.RoleActive
+	}
+	s.Status.Hosts = []hav1alpha1.HostStatus{h}
+	return s
+}
+
+func TestPhaseOf(t *testing.T) {
+	want := map[string]pathwatch.Phase{
+		"terminating": pathwatch.ActiveTerminating, "standby": pathwatch.Standby,
+		"running": pathwatch.ActiveRunning, "switching": pathwatch.Switching,
+	}
+	for name, p := range want {
+		s := serverIn(name)
+		if got, ok := phaseOf(&s, "pr-a"); !ok || got != p {
+			t.Errorf("%s: %v %t", name, got, ok)
+		}
+		if _, ok := phaseOf(&s, "elsewhere"); ok {
+			t.Errorf("%s: a node that is not a host has a phase", name)
+		}
+	}
+}
+
+// 7.5.8: every path failing while the active server terminates terminates
+// the OS; some paths, or a standby, only report.
+func TestPathRuleTerminatesTheOSOnlyWhileTheActiveTerminates(t *testing.T) {
+	dir := t.TempDir()
+	record := filepath.Join(dir, "os-terminated")
+	a := &Agent{
+		Client: env.Client, Node: "pr-a", Key: KeyFor("test", "pr-a"),
+		Disks: simdisk.Resolver{Root: dir, Initiator: "pr-a", Ports: []string{"p1", "p2"}},
+		SCSI:  scsipr.Client{Retries: 1}, OS: fencing.Recorder{File: record},
+	}
+	down := func(p string) pathwatch.PathResult {
+		return pathwatch.PathResult{Path: p, Err: &scsipr.Error{Kind: scsipr.KindTransport}}
+	}
+	ok := pathwatch.PathResult{Path: "pr-a@p2"}
+	all := map[string][]pathwatch.PathResult{"mpatha": {down("pr-a@p1"), down("pr-a@p2")}}
+	some := map[string][]pathwatch.PathResult{"mpatha": {down("pr-a@p1"), ok}}
+	ctx := context.Background()
+	terminated := func() bool { _, err := os.Stat(record); return err == nil }
+
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("terminating")}, some)
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("standby")}, all)
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("running")}, all)
+	if terminated() {
+		t.Fatal("the OS was terminated outside the all-paths-while-terminating case")
+	}
+	var hn hav1alpha1.HANode
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "pr-a"}, &hn); err != nil {
+		t.Fatal(err)
+	}
+	msgs := map[string]string{}
+	for _, r := range hn.Status.Servers {
+		msgs[r.Key] = r.Message
+	}
+	if !strings.Contains(msgs["ns/db-terminating"], "KAMN725-W") || strings.Contains(msgs["ns/db-terminating"], "KAMN726-E") {
+		t.Errorf("some paths while terminating: %q", msgs["ns/db-terminating"])
+	}
+	if !strings.Contains(msgs["ns/db-standby"], "KAMN726-E") || !strings.Contains(msgs["ns/db-standby"], "goes on") {
+		t.Errorf("standby, all paths: %q", msgs["ns/db-standby"])
+	}
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("terminating")}, all)
+	if !terminated() {
+		t.Fatal("every path failed while the active server terminated, and the OS was not terminated")
+	}
+	data, _ := os.ReadFile(record)
+	if !strings.Contains(string(data), "KAMN726-E") {
+		t.Fatalf("record %q", data)
+	}
+}
