@@ -25,17 +25,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env, nil) }
 
 // decodeAll reads every object of a YAML stream.
 func decodeAll(t *testing.T, data []byte) []*unstructured.Unstructured {

@@ -94,3 +94,23 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 	}
 	tb.Fatalf("timed out after %s waiting until %s", timeout, what)
 }
+
+// Main is a TestMain for packages whose tests use the control plane: it
+// starts it, stores it in *env, runs setup (may be nil), runs the tests,
+// stops it and exits.
+func Main(m *testing.M, env **Env, setup func(*Env) error) {
+	e, err := Start()
+	if err == nil && setup != nil {
+		if err = setup(e); err != nil {
+			_ = e.Stop()
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	_ = e.Stop()
+	os.Exit(code)
+}
