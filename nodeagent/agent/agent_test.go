@@ -226,7 +226,23 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	if err := writeBlock(disk, b1); !errors.Is(err, scsipr.ErrReservationConflict) {
 		t.Fatalf("the standby wrote: %v", err)
 	}
-	// Host failure: ag-a's agent stops (its Lease is no longer renewed).
+	// Host failure: ag-a's agent stops (its Lease is no longer renewed),
+	// but its server goes on writing as fast as it can, as a partitioned
+	// host's server would.
+	stopWriter := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for {
+			select {
+			case <-stopWriter:
+				return
+			default:
+			}
+			_ = writeBlock(disk, a1)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	stops["ag-a"]()
 	stops["ag-a"] = nil
 	eventually(t, "db Online on ag-b holding the disk", func() bool {
@@ -246,6 +262,27 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	}
 	if err := writeBlock(disk, b1); err != nil {
 		t.Fatalf("the new active cannot write: %v", err)
+	}
+	close(stopWriter)
+	<-writerDone
+	// The disk's write log: every write with ag-a's key precedes the first
+	// write with ag-b's key. Two hosts never wrote the disk at once.
+	log, err := disk.Writes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey, newKey := agents["ag-a"].Key, agents["ag-b"].Key
+	var lastA, firstB time.Time
+	for _, w := range log {
+		if w.Key == oldKey {
+			lastA = w.Time
+		}
+		if w.Key == newKey && firstB.IsZero() {
+			firstB = w.Time
+		}
+	}
+	if lastA.IsZero() || firstB.IsZero() || !lastA.Before(firstB) {
+		t.Fatalf("ag-a's last write %s, ag-b's first write %s: the writers overlap", lastA, firstB)
 	}
 	var hn hav1alpha1.HANode
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: "ag-b"}, &hn); err != nil {
