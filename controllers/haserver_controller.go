@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -183,7 +184,7 @@ func recordBootIDs(s *hav1alpha1.HAServer, st *hotstandby.State, views map[strin
 func hostNodes(cfg hotstandby.Config, st *hotstandby.State) []string {
 	nodes := append([]string(nil), cfg.Hosts...)
 	for _, h := range st.Hosts {
-		if !contains(nodes, h.Node) {
+		if !slices.Contains(nodes, h.Node) {
 			nodes = append(nodes, h.Node)
 		}
 	}
@@ -214,17 +215,6 @@ func (r *HAServerReconciler) nextWake(st *hotstandby.State, views map[string]*ho
 	}
 	return max(next.Sub(now)+50*time.Millisecond, 50*time.Millisecond)
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func joinErrs(errs []error) error { return errors.Join(errs...) }
 
 // SetupWithManager registers the controller: HAServers, their pods, the
 // agents' Leases and HANodes (mapped to the HAServers of that node).

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -67,7 +68,7 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			setPodName(s, h.Node, "")
 		}
 	}
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }
 
 func setPodName(s *hav1alpha1.HAServer, node, name string) {

@@ -10,11 +10,9 @@ import (
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
 )
 
-// Timing holds the controller's timers: the state machine's and the
-// heartbeat's. Flags of cmd/manager set them; tests shorten them.
-type Timing struct {
-	hotstandby.Timing
-}
+// Timing holds the state machine's timers. Flags of cmd/manager set them;
+// tests shorten them.
+type Timing = hotstandby.Timing
 
 // configFor builds the state machine's view of a server's spec.
 func configFor(s *hav1alpha1.HAServer, t Timing, gate *hotstandby.ManagerDecision) hotstandby.Config {
@@ -30,7 +28,7 @@ func configFor(s *hav1alpha1.HAServer, t Timing, gate *hotstandby.ManagerDecisio
 		HasPatrol:      len(spec.PatrolCommand) > 0 || spec.Patrol != nil,
 		SharedDisks:    len(spec.SharedDisks) > 0,
 		ManagerGate:    gate,
-		Timing:         t.Timing,
+		Timing:         t,
 	}
 	if spec.SwitchError == hav1alpha1.SwitchErrorRetry {
 		cfg.SwitchError = hotstandby.SwitchErrorRetry

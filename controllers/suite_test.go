@@ -35,11 +35,11 @@ var env *testenv.Env
 const agentNS = "hamon-system"
 
 // testTiming keeps the tests fast while every timer still runs.
-var testTiming = Timing{Timing: hotstandby.Timing{
+var testTiming = hotstandby.Timing{
 	StopTimeout: 5 * time.Second, ReserveTimeout: 5 * time.Second, StartTimeout: 5 * time.Second,
 	RestartTimeout: 5 * time.Second, SelfFenceWait: time.Second, FenceTimeout: 5 * time.Second,
 	RetryInterval: time.Second, PrimaryWait: 5 * time.Second,
-}}
+}
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapcore.Level(logLevel()))))

@@ -56,6 +56,27 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 			f.waitRequest("srv", "sbystp", hav1alpha1.RequestDone)
 			eventually(t, "the standby pod is gone", func() bool { return f.podOn("srv", b) == nil })
 		}},
+		{"4-3 row 5: failure detected (patrol): the active is terminated, the standby promoted", hav1alpha1.ModeServer, func(f *fakeCluster, a, b string) {
+			t := f.t
+			eventually(t, "standby ready", func() bool { return f.get("srv").Status.StandbyNodes == b })
+			standby := f.podOn("srv", b).Name
+			f.setReady("srv", a, false)
+			s := f.waitActive("srv", b)
+			if p := f.podOn("srv", b); p.Name != standby || s.Status.Switchovers[len(s.Status.Switchovers)-1].Cause != "PatrolFailure" {
+				t.Fatalf("not a promotion of %s after a patrol failure: %+v", standby, s.Status.Switchovers)
+			}
+			if f.podOn("srv", a) != nil {
+				t.Fatal("the failed active still runs")
+			}
+		}},
+		{"4-3 row 7: monswap terminates the active, planned hot standby", hav1alpha1.ModeServer, func(f *fakeCluster, a, b string) {
+			t := f.t
+			eventually(t, "standby ready", func() bool { return f.get("srv").Status.StandbyNodes == b })
+			f.request("srv", hav1alpha1.OperatorRequest{ID: "swap", Action: hav1alpha1.ActionSwap})
+			f.waitRequest("srv", "swap", hav1alpha1.RequestDone)
+			f.waitActive("srv", b)
+			eventually(t, "the old active is a standby again", func() bool { return f.get("srv").Status.StandbyNodes == a })
+		}},
 		{"4-4 row 1: normal termination of the active: nothing", hav1alpha1.ModeMonitor, func(f *fakeCluster, a, b string) {
 			t := f.t
 			f.exit("srv", a, 0)
@@ -106,7 +127,12 @@ func TestTableRowsThroughTheAPI(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			a, b := fmt.Sprintf("row%d-a", i), fmt.Sprintf("row%d-b", i)
 			f := newFakeCluster(t, fmt.Sprintf("t-row%d", i), a, b)
-			f.newServer("srv", func(s *hav1alpha1.HAServerSpec) { s.Mode = r.mode }, a, b)
+			f.newServer("srv", func(s *hav1alpha1.HAServerSpec) {
+				s.Mode = r.mode
+				if r.mode == hav1alpha1.ModeServer {
+					withPatrol(s) // row 5 detects the failure through the patrol
+				}
+			}, a, b)
 			f.waitActive("srv", a)
 			r.run(f, a, b)
 		})

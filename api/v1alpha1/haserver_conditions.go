@@ -41,6 +41,4 @@ const (
 	ReasonNoSharedDisks      = "NoSharedDisks"
 	ReasonSpecValid          = "SpecValid"
 	ReasonNodeNotFound       = "NodeNotFound"
-	ReasonDiskInUse          = "DiskInUse"
-	ReasonDiskNotAllowed     = "DiskNotAllowed"
 )

@@ -82,7 +82,7 @@ func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, tim
 		Client:         mgr.GetClient(),
 		Recorder:       mgr.GetEventRecorder("hamon-controller"),
 		Clock:          hotstandby.RealClock{},
-		Timing:         controllers.Timing{Timing: timing},
+		Timing:         timing,
 		AgentNamespace: agentNS,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -429,12 +429,3 @@ func (s *step) switchTimer() {
 		s.complete()
 	}
 }
-
-// Cleanly is how a finished switchover in the history reads for people.
-func (sw Switchover) Cleanly() string {
-	d := sw.Finished.Sub(sw.Started)
-	if sw.From == "" {
-		return fmt.Sprintf("%s: activated on %s, %s, %s", sw.Cause, sw.To, sw.Result, d)
-	}
-	return fmt.Sprintf("%s: %s -> %s, %s, %s", sw.Cause, sw.From, sw.To, sw.Result, d)
-}

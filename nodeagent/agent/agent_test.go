@@ -189,7 +189,7 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	stopCtrl := run(t, "controller", func(mgr ctrl.Manager) error {
 		return (&controllers.HAServerReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("hamon-controller"), Clock: hotstandby.RealClock{},
-			Timing:         controllers.Timing{Timing: hotstandby.Timing{SelfFenceWait: time.Second, PrimaryWait: 5 * time.Second}},
+			Timing:         hotstandby.Timing{SelfFenceWait: time.Second, PrimaryWait: 5 * time.Second},
 			AgentNamespace: agentNS,
 		}).SetupWithManager(mgr)
 	})
