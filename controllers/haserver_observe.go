@@ -183,7 +183,7 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 		case hav1alpha1.ReservationFailed:
 			evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: v.report.Epoch, Reason: v.report.Message})
 		}
-		if v.report.PatrolFailed && h.State == hotstandby.Online {
+		if v.report.PatrolFailed && h.State == hotstandby.Online && v.pod != nil && v.report.PatrolPod == v.pod.Name {
 			evs = append(evs, hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol command failed: " + v.report.Message})
 		}
 	}

@@ -148,9 +148,16 @@ type NodeServerStatus struct {
 	// reservation is the outcome of the reservation work for epoch.
 	// +optional
 	Reservation ReservationResult `json:"reservation,omitempty"`
-	// patrolFailed is set when the patrol command reported a failure.
+	// patrolFailed is set when the resident patrolCommand, run by the agent
+	// in the server's container through the node's container runtime,
+	// exited while the server was active here.
 	// +optional
 	PatrolFailed bool `json:"patrolFailed,omitempty"`
+	// patrolPod is the pod whose patrolCommand patrolFailed is about: a
+	// failure of an earlier copy of the server says nothing of the current one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PatrolPod string `json:"patrolPod,omitempty"`
 	// keyPreempted is set when the agent saw its key preempted while the
 	// server was active here, and stopped the server.
 	// +optional

@@ -19,26 +19,20 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+	"github.com/hamon-ha/hamon/nodeagent/simhost"
 )
 
 func main() {
@@ -111,27 +105,7 @@ func kill(dir, sig string) error {
 	return nil
 }
 
-type host struct {
-	c    client.Client
-	node string
-	dir  string
-	mu   sync.Mutex
-	// procs are the running servers by pod UID.
-	procs map[types.UID]*proc
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	code int
-	pod  types.NamespacedName
-	base string
-}
-
 func runHost(node, dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return err
@@ -141,198 +115,11 @@ func runHost(node, dir string) error {
 	if err != nil {
 		return err
 	}
-	h := &host{c: c, node: node, dir: dir, procs: map[types.UID]*proc{}}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := h.registerNode(ctx); err != nil {
-		return err
-	}
-	fmt.Printf("simulated host %s: running the pods bound to it\n", node)
-	for {
-		if err := h.sync(ctx); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(os.Stderr, "host %s: %v\n", node, err)
-		}
-		select {
-		case <-ctx.Done():
-			h.stopAll()
-			return nil
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func (h *host) registerNode(ctx context.Context) error {
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: h.node, Labels: map[string]string{"ha.hamon.io/simulated": "true"}}}
-	if err := h.c.Create(ctx, n); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("registering node %s: %w", h.node, err)
-	}
-	return nil
-}
-
-// sync makes the processes follow the pods, and the pods' status follow
-// the processes.
-func (h *host) sync(ctx context.Context) error {
-	var pods corev1.PodList
-	if err := h.c.List(ctx, &pods, client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("spec.nodeName", h.node)}); err != nil {
-		return err
-	}
-	seen := map[types.UID]bool{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		seen[p.UID] = true
-		h.mu.Lock()
-		pr := h.procs[p.UID]
-		h.mu.Unlock()
-		switch {
-		case p.DeletionTimestamp != nil:
-			if pr != nil {
-				h.terminate(p, pr)
-			}
-			_ = h.c.Delete(ctx, p, client.GracePeriodSeconds(0))
-		case pr == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
-			if err := h.start(ctx, p); err != nil {
-				h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
-			}
-		case pr != nil:
-			h.writeRole(pr.base, p)
-			select {
-			case <-pr.done:
-				if p.Status.Phase == corev1.PodRunning {
-					h.setTerminated(ctx, p, pr.code, "Exited")
-				}
-			default:
-			}
-		}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for uid, pr := range h.procs {
-		if !seen[uid] {
-			stopProc(pr, 2*time.Second)
-			delete(h.procs, uid)
-		}
-	}
-	return nil
-}
-
-func (h *host) start(ctx context.Context, p *corev1.Pod) error {
-	c := p.Spec.Containers[0]
-	argv := append(append([]string(nil), c.Command...), c.Args...)
-	if len(argv) == 0 {
-		return errors.New("the server container has no command: a simulated host runs command and args as a process")
-	}
-	base := filepath.Join(h.dir, p.Namespace+"_"+p.Name)
-	h.writeRole(base, p)
-	cmd := exec.Command(argv[0], argv[1:]...) //nolint:gosec // the simulated host runs what the pod says, as a kubelet does
-	cmd.Env = os.Environ()
-	for _, e := range c.Env {
-		if e.ValueFrom == nil {
-			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
-		}
-	}
-	// The role file stands in for the pod's downward-API volume (last wins).
-	cmd.Env = append(cmd.Env, "HAMON_ROLE_FILE="+base+".role", "HAMON_SIM_NODE="+h.node)
-	logf, err := os.Create(base + ".log")
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return err
-	}
-	if err := os.WriteFile(base+".pid", []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
-		return err
-	}
-	pr := &proc{cmd: cmd, done: make(chan struct{}), pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, base: base}
-	go func() {
-		err := cmd.Wait()
-		_ = logf.Close()
-		pr.code = 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			pr.code = ee.ExitCode()
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				pr.code = 128 + int(ws.Signal())
-			}
-		}
-		_ = os.Remove(base + ".pid")
-		close(pr.done)
-	}()
-	h.mu.Lock()
-	h.procs[p.UID] = pr
-	h.mu.Unlock()
-	now := metav1.Now()
-	p.Status.Phase = corev1.PodRunning
-	p.Status.StartTime = &now
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: true,
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
-	return h.c.Status().Update(ctx, p)
-}
-
-func (h *host) writeRole(base string, p *corev1.Pod) {
-	role := p.Labels["ha.hamon.io/role"]
-	if cur, err := os.ReadFile(base + ".role"); err == nil && string(cur) == role {
-		return
-	}
-	_ = os.WriteFile(base+".role.tmp", []byte(role), 0o600)
-	_ = os.Rename(base+".role.tmp", base+".role")
-}
-
-func (h *host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) {
-	phase := corev1.PodSucceeded
-	if code != 0 {
-		phase = corev1.PodFailed
-	}
-	name := p.Spec.Containers[0].Name
-	p.Status.Phase = phase
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}}
-	term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, FinishedAt: metav1.Now()} //nolint:gosec // an exit code
-	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: name, State: corev1.ContainerState{Terminated: term}}}
-	_ = h.c.Status().Update(ctx, p)
-}
-
-// terminate runs the preStop hook (termCommand), then stops the process.
-func (h *host) terminate(p *corev1.Pod, pr *proc) {
-	c := p.Spec.Containers[0]
-	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil && len(c.Lifecycle.PreStop.Exec.Command) > 0 {
-		argv := c.Lifecycle.PreStop.Exec.Command
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // the pod's own preStop hook
-		cmd.Env = append(os.Environ(), "HAMON_SERVER_PID="+strconv.Itoa(pr.cmd.Process.Pid))
-		_ = cmd.Run()
-		cancel()
-	}
-	stopProc(pr, 5*time.Second)
-	h.mu.Lock()
-	delete(h.procs, p.UID)
-	h.mu.Unlock()
-}
-
-func stopProc(pr *proc, grace time.Duration) {
-	select {
-	case <-pr.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-pr.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
-		<-pr.done
-	}
-}
-
-func (h *host) stopAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for uid, pr := range h.procs {
-		stopProc(pr, 2*time.Second)
-		delete(h.procs, uid)
-	}
+	h := &simhost.Host{Client: c, Node: node, Dir: dir}
+	fmt.Printf("simulated host %s: running the pods bound to it; CRI socket unix://%s\n", node, h.SocketPath())
+	return h.Run(ctx)
 }
 
 // showDisk prints a simulated disk's registrations, reservation and writes

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/nodeagent/agent"
+	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
@@ -30,6 +32,7 @@ import (
 
 type options struct {
 	node, namespace, cluster, bootIDFile, osAction string
+	criEndpoint                                    string
 	simRoot, simPorts, simOSRecord                 string
 	metricsAddr, probeAddr                         string
 	timing                                         lease.Timing
@@ -41,6 +44,8 @@ func main() {
 	flag.StringVar(&o.namespace, "namespace", "hamon-system", "Namespace of the node Leases.")
 	flag.StringVar(&o.cluster, "cluster-name", "hamon", "Cluster name, part of the reservation key (same on every node).")
 	flag.StringVar(&o.bootIDFile, "boot-id-file", "/proc/sys/kernel/random/boot_id", "Where the host's boot ID is read.")
+	flag.StringVar(&o.criEndpoint, "cri-endpoint", "unix:///run/containerd/containerd.sock",
+		"The node's CRI runtime socket: servers are stopped and patrolCommands run through it (a simulated host serves its own).")
 	flag.StringVar(&o.osAction, "os-action", "reboot", "What terminating the OS does: reboot, poweroff or none.")
 	flag.DurationVar(&o.timing.Duration, "lease-duration", o.timing.Duration, "Lease duration: after it the host counts as lost.")
 	flag.DurationVar(&o.timing.Renew, "renew-interval", o.timing.Renew, "How often the Lease is renewed.")
@@ -96,6 +101,19 @@ func run(o options) error {
 		Client: mgr.GetClient(), Node: o.node, Namespace: o.namespace, BootID: strings.TrimSpace(string(bootID)),
 		Key: agent.KeyFor(o.cluster, o.node), SCSI: scsipr.DefaultClient, Timing: o.timing,
 	}
+	rt, err := cri.Dial(o.criEndpoint)
+	if err != nil {
+		return fmt.Errorf("--cri-endpoint: %w", err)
+	}
+	defer func() { _ = rt.Close() }()
+	a.Runtime = rt
+	vctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if v, err := rt.Version(vctx); err != nil {
+		ctrl.Log.Error(err, "The container runtime does not answer yet: stops and patrols will fail until it does", "endpoint", o.criEndpoint)
+	} else {
+		ctrl.Log.Info("Container runtime", "endpoint", o.criEndpoint, "runtime", v)
+	}
+	cancel()
 	if o.simRoot != "" {
 		a.Disks = simdisk.Resolver{Root: o.simRoot, Initiator: o.node, Ports: strings.Split(o.simPorts, ",")}
 		record := o.simOSRecord
@@ -110,7 +128,6 @@ func run(o options) error {
 	} else {
 		a.Disks = scsipr.SysfsResolver{}
 		a.OS = fencing.Linux{Action: action, Log: func(m string) { ctrl.Log.Info(m) }}
-		ctrl.Log.Info("No container runtime client yet: a preempted key or a self-fence is reported, and the server is stopped by the controller")
 	}
 	if err := a.SetupWithManager(mgr); err != nil {
 		return err

@@ -325,6 +325,12 @@ func (s *step) onPatrolFailed(node, reason string) {
 	s.serverFailure(h, CausePatrolFailure, true)
 }
 
+// StopsFailedActive says whether a failure of the running active server is
+// answered by stopping it: yes for Switch and Restart, no for Manual, which
+// leaves the server as it is for an operator. The node agent asks it when
+// it must act on a failure without the controller.
+func StopsFailedActive(t SwitchType) bool { return t != SwitchTypeManual }
+
 // serverFailure handles a failure of the active server on h, running
 // (patrol failure) or not (abnormal termination), by switchType (Table 4-3
 // #3, REFERENCE.md 1.3).

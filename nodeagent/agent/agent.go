@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
 	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
@@ -44,13 +45,6 @@ type DiskResolver interface {
 	Resolve(device string) (scsipr.Disk, error)
 }
 
-// ServerRuntime stops a server's pod on this host without the API server
-// (through the node's container runtime): when the agent self-fences or
-// sees its key preempted.
-type ServerRuntime interface {
-	StopServer(ctx context.Context, namespace, name string) error
-}
-
 // Agent is one node's agent.
 type Agent struct {
 	Client    client.Client
@@ -60,18 +54,25 @@ type Agent struct {
 	Key       scsipr.Key
 	Disks     DiskResolver
 	SCSI      scsipr.Client
-	Runtime   ServerRuntime
-	OS        fencing.Terminator
-	Timing    lease.Timing
-	Now       func() time.Time
+	// Runtime reaches the node's container runtime (CRI): the agent stops
+	// servers and runs their patrolCommand through it, without the API server.
+	Runtime cri.Runtime
+	OS      fencing.Terminator
+	Timing  lease.Timing
+	Now     func() time.Time
 
 	// lastServers and lastProbes belong to the DeviceReport loop (one goroutine).
 	lastServers []hav1alpha1.HAServer
 	lastProbes  map[string][]pathwatch.PathResult
 
+	// reportMu serialises the read-modify-write of this node's reports
+	// (Reconcile and the patrol goroutines).
+	reportMu sync.Mutex
+
 	mu         sync.Mutex
 	lastRenew  time.Time
 	selfFenced bool
+	patrols    map[string]*patrolRun
 }
 
 // KeyFor derives a node's reservation key from the cluster's name and the
@@ -106,15 +107,17 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 		return reconcile.Result{}, nil
 	}
 	key := s.Namespace + "/" + s.Name
+	a.reportMu.Lock()
+	defer a.reportMu.Unlock()
 	prev := a.report(ctx, key)
 	next := prev
 	next.Key = key
 	a.reserve(&s, &next)
 	a.agentRequests(ctx, &s, &next)
 	requeue := a.watchKey(ctx, &s, &next)
+	a.patrol(ctx, &s, &next)
 	if next != prev {
-		t := metav1.NewTime(a.now())
-		next.Time = &t
+		next.Time = nowTime(a.now())
 		if err := a.writeReport(ctx, next); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -228,10 +231,8 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 	ctrl.LoggerFrom(ctx).Info("This node's reservation key was preempted: stopping the server here", "haserver", s.Name)
 	r.KeyPreempted, r.Reservation = true, hav1alpha1.ReservationReleased
 	r.Message = "key preempted by another host: server stopped here"
-	if a.Runtime != nil {
-		if err := a.Runtime.StopServer(ctx, s.Namespace, podOf(s, a.Node)); err != nil {
-			r.Message = truncate("key preempted; stopping the server failed: "+err.Error(), 1000)
-		}
+	if err := a.stopServer(ctx, s); err != nil {
+		r.Message = truncate("key preempted; stopping the server failed: "+err.Error(), 1000)
 	}
 	return 0
 }
@@ -393,13 +394,18 @@ func (a *Agent) selfFence(ctx context.Context) {
 	}
 	for i := range list.Items {
 		s := &list.Items[i]
-		if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) > 0 || a.Runtime == nil {
+		if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) > 0 {
 			continue
 		}
-		if err := a.Runtime.StopServer(ctx, s.Namespace, podOf(s, a.Node)); err != nil {
+		if err := a.stopServer(ctx, s); err != nil {
 			log.Error(err, "Self-fencing: stopping the server failed", "haserver", s.Name)
 		}
 	}
+}
+
+func nowTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t)
+	return &mt
 }
 
 func timeOf(t *metav1.Time) time.Time {

@@ -24,6 +24,7 @@ import (
 	"github.com/hamon-ha/hamon/controllers"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
 	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
@@ -94,11 +95,17 @@ type stoppedPods struct {
 	pods []string
 }
 
-func (s *stoppedPods) StopServer(_ context.Context, ns, name string) error {
+func (s *stoppedPods) Stop(_ context.Context, c cri.Container, _ time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pods = append(s.pods, ns+"/"+name)
+	s.pods = append(s.pods, c.Namespace+"/"+c.Pod)
 	return nil
+}
+
+// Exec answers the termCommand; the process tests (process_test.go) run
+// commands through a real CRI server.
+func (s *stoppedPods) Exec(context.Context, cri.Container, []string, time.Duration) (cri.ExecResult, error) {
+	return cri.ExecResult{}, nil
 }
 
 // kubelet starts every pending pod of ns (Running, Ready) and finishes deletions.

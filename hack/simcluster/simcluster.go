@@ -1,0 +1,281 @@
+// Package simcluster runs hamon as people run it, in processes: the
+// controller (cmd/manager), and per simulated host a kubelet-lite with its
+// CRI socket (cmd/hamon-sim host) and a node agent (cmd/nodeagent), all
+// against a real kube-apiserver and etcd (controllers/testenv), with the
+// hosts' shared disks simulated (nodeagent/simdisk). It is the Go API of
+// the fault injection that cmd/hamon-sim offers on the command line: kill
+// or pause an agent, kill a server, fail a path.
+package simcluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+)
+
+// Binaries the cluster runs, built once per test binary into a temporary
+// directory.
+var (
+	buildOnce sync.Once
+	binDir    string
+	errBuild  error
+)
+
+func build() (string, error) {
+	buildOnce.Do(func() {
+		binDir, errBuild = os.MkdirTemp("", "hamon-simcluster-bin-")
+		if errBuild != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/",
+			"./cmd/manager", "./cmd/nodeagent", "./cmd/hamon-sim", "./cmd/demo-server")
+		cmd.Dir = testenv.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errBuild = fmt.Errorf("building the binaries: %w\n%s", err, out)
+		}
+	})
+	return binDir, errBuild
+}
+
+// Timing of the agents and controller: short, so that tests are quick.
+type Timing struct {
+	LeaseDuration, Renew, SelfFence, SelfFenceWait, PrimaryWait time.Duration
+}
+
+// FastTiming detects a lost host in about 4 s.
+var FastTiming = Timing{LeaseDuration: 4 * time.Second, Renew: time.Second, SelfFence: 3 * time.Second,
+	SelfFenceWait: time.Second, PrimaryWait: 20 * time.Second}
+
+// Cluster is a running set of processes.
+type Cluster struct {
+	tb         testing.TB
+	Env        *testenv.Env
+	Dir        string // logs, disks, host state
+	Bin        string
+	Kubeconfig string
+	Timing     Timing
+	// Namespace of the node Leases.
+	Namespace string
+
+	mu    sync.Mutex
+	procs map[string]*exec.Cmd
+}
+
+// Start prepares a cluster on env; nothing runs until StartController and
+// StartHost. Everything started is stopped when the test ends.
+func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
+	tb.Helper()
+	bin, err := build()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "hamon-sc-") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &Cluster{tb: tb, Env: env, Dir: dir, Bin: bin, Timing: timing, Namespace: "hamon-system", procs: map[string]*exec.Cmd{}}
+	for _, d := range []string{"disks", "sim", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "hamon-simcluster", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, kc, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.Namespace}}
+	_ = env.Client.Create(context.Background(), ns)
+	tb.Cleanup(func() {
+		c.StopAll()
+		if tb.Failed() {
+			c.dumpLogs()
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return c
+}
+
+func (c *Cluster) dumpLogs() {
+	logs, _ := filepath.Glob(filepath.Join(c.Dir, "logs", "*.log"))
+	for _, f := range logs {
+		data, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		c.tb.Logf("==== %s (last %d lines)\n%s", filepath.Base(f), min(40, len(lines)), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+}
+
+// start runs one named process with its output in logs/<name>.log.
+func (c *Cluster) start(name string, argv ...string) {
+	c.tb.Helper()
+	logf, err := os.OpenFile(filepath.Join(c.Dir, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		c.tb.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); _ = logf.Close() }()
+	c.mu.Lock()
+	c.procs[name] = cmd
+	c.mu.Unlock()
+}
+
+// Signal sends sig to a named process (manager, <node>-host, <node>-agent).
+func (c *Cluster) Signal(name string, sig syscall.Signal) {
+	c.tb.Helper()
+	c.mu.Lock()
+	cmd := c.procs[name]
+	c.mu.Unlock()
+	if cmd == nil {
+		c.tb.Fatalf("no process %s", name)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, sig); err != nil {
+		c.tb.Fatalf("signal %s to %s: %v", sig, name, err)
+	}
+}
+
+// Kill kills a named process and forgets it.
+func (c *Cluster) Kill(name string) {
+	c.mu.Lock()
+	cmd := c.procs[name]
+	delete(c.procs, name)
+	c.mu.Unlock()
+	if cmd != nil {
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// StopAll stops every process: hosts last, so that their servers stop.
+func (c *Cluster) StopAll() {
+	c.mu.Lock()
+	var hosts, others []string
+	for n := range c.procs {
+		if strings.HasSuffix(n, "-host") {
+			hosts = append(hosts, n)
+		} else {
+			others = append(others, n)
+		}
+	}
+	c.mu.Unlock()
+	for _, n := range others {
+		c.Kill(n)
+	}
+	for _, n := range hosts {
+		c.mu.Lock()
+		cmd := c.procs[n]
+		delete(c.procs, n)
+		c.mu.Unlock()
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM) // the host stops its servers
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && syscall.Kill(cmd.Process.Pid, 0) == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// StartController starts cmd/manager.
+func (c *Cluster) StartController(args ...string) {
+	c.tb.Helper()
+	argv := append([]string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--self-fence-wait=" + c.Timing.SelfFenceWait.String(), "--primary-wait=" + c.Timing.PrimaryWait.String()}, args...)
+	c.start("manager", argv...)
+}
+
+// HostDir is a simulated host's state directory (pid, role files, CRI socket).
+func (c *Cluster) HostDir(node string) string { return filepath.Join(c.Dir, "sim", node) }
+
+// StartHost starts a simulated host and its agent.
+func (c *Cluster) StartHost(node string) {
+	c.tb.Helper()
+	if err := os.WriteFile(filepath.Join(c.Dir, "sim", node+".boot_id"), []byte("boot-"+node+"-1"), 0o600); err != nil {
+		c.tb.Fatal(err)
+	}
+	c.start(node+"-host", filepath.Join(c.Bin, "hamon-sim"), "host", "--node", node, "--state", filepath.Join(c.Dir, "sim"))
+	c.StartAgent(node)
+}
+
+// StartAgent (re)starts a host's node agent.
+func (c *Cluster) StartAgent(node string) {
+	c.tb.Helper()
+	c.start(node+"-agent", filepath.Join(c.Bin, "nodeagent"), "--node", node, "--namespace", c.Namespace,
+		"--sim-disk-root", c.DiskRoot(), "--boot-id-file", filepath.Join(c.Dir, "sim", node+".boot_id"),
+		"--cri-endpoint", "unix://"+filepath.Join(c.HostDir(node), "cri.sock"),
+		"--lease-duration="+c.Timing.LeaseDuration.String(), "--renew-interval="+c.Timing.Renew.String(),
+		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0")
+}
+
+// PauseAgent stops a host's agent with SIGSTOP (a slow host); ResumeAgent
+// lets it go on.
+func (c *Cluster) PauseAgent(node string) { c.tb.Helper(); c.Signal(node+"-agent", syscall.SIGSTOP) }
+
+// ResumeAgent sends SIGCONT to a paused agent.
+func (c *Cluster) ResumeAgent(node string) { c.tb.Helper(); c.Signal(node+"-agent", syscall.SIGCONT) }
+
+// DiskRoot is the directory of the simulated shared disks.
+func (c *Cluster) DiskRoot() string { return filepath.Join(c.Dir, "disks") }
+
+// Disk opens a simulated shared disk (to read its write log or fail a path).
+func (c *Cluster) Disk(name string) *simdisk.Disk {
+	c.tb.Helper()
+	d, err := simdisk.Open(filepath.Join(c.DiskRoot(), name), 1024)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return d
+}
+
+// ServerPID is the pid of the server process of pod ns/name on node, 0
+// when it does not run.
+func (c *Cluster) ServerPID(node, ns, pod string) int {
+	data, err := os.ReadFile(filepath.Join(c.HostDir(node), ns+"_"+pod+".pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if pid > 0 && syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+// KillServer sends sig to the server process of pod ns/name on node.
+func (c *Cluster) KillServer(node, ns, pod string, sig syscall.Signal) {
+	c.tb.Helper()
+	pid := c.ServerPID(node, ns, pod)
+	if pid == 0 {
+		c.tb.Fatalf("no server process for %s/%s on %s", ns, pod, node)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		c.tb.Fatal(err)
+	}
+}

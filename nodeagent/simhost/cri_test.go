@@ -1,0 +1,111 @@
+package simhost
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/hamon-ha/hamon/nodeagent/cri"
+)
+
+// startProc runs a "container" the way Host.start does, without the API.
+func startProc(t *testing.T, h *Host, uid, ns, pod string) *proc {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), "/bin/sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr := &proc{cmd: cmd, env: append(os.Environ(), "HAMON_SIM_NODE=n1"), done: make(chan struct{}),
+		pod: types.NamespacedName{Namespace: ns, Name: pod}, container: "server", started: time.Now()}
+	go func() { pr.code = exitCode(cmd.Wait()); close(pr.done) }()
+	h.mu.Lock()
+	h.procs[types.UID(uid)] = pr
+	h.mu.Unlock()
+	t.Cleanup(func() { stopProc(pr, time.Second) })
+	return pr
+}
+
+// The agent's CRI client against the simulated host's CRI server: the
+// same gRPC calls it makes to containerd.
+func TestCRIClientAgainstSimulatedRuntime(t *testing.T) {
+	dir, err := os.MkdirTemp("", "simhost-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	h := &Host{Dir: dir, procs: map[types.UID]*proc{}}
+	stop, err := h.serveCRI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	rt, err := cri.Dial("unix://" + h.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rt.Close() }()
+	ctx := context.Background()
+	if v, err := rt.Version(ctx); err != nil || !strings.HasPrefix(v, "hamon-simhost") {
+		t.Fatalf("Version: %q %v", v, err)
+	}
+	pr := startProc(t, h, "uid-1", "ns", "db-a")
+	startProc(t, h, "uid-2", "ns", "other")
+	c := cri.Container{Namespace: "ns", Pod: "db-a", Name: "server"}
+
+	res, err := rt.Exec(ctx, c, []string{"/bin/sh", "-c", `echo "on $HAMON_SIM_NODE"; exit 7`}, 5*time.Second)
+	if err != nil || res.ExitCode != 7 || res.Output != "on n1\n" {
+		t.Fatalf("Exec: %+v %v, want exit 7 with the container's environment", res, err)
+	}
+	res, err = rt.Exec(ctx, c, []string{"/bin/sh", "-c", "head -c 100000 /dev/zero"}, 5*time.Second)
+	if err != nil || len(res.Output) != cri.MaxOutput {
+		t.Fatalf("output not capped: %d bytes, %v", len(res.Output), err)
+	}
+	start := time.Now()
+	if _, err := rt.Exec(ctx, c, []string{"/bin/sleep", "30"}, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a command past its timeout: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the timeout was not enforced: %s", d)
+	}
+	if _, err := rt.Exec(ctx, cri.Container{Namespace: "ns", Pod: "nope", Name: "server"}, []string{"true"}, time.Second); !errors.Is(err, cri.ErrNoContainer) {
+		t.Fatalf("exec in a missing container: %v, want ErrNoContainer", err)
+	}
+
+	// A resident command ends when its container is stopped.
+	resident := make(chan cri.ExecResult, 1)
+	go func() {
+		r, _ := rt.Exec(ctx, c, []string{"/bin/sleep", "60"}, 0)
+		resident <- r
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := rt.Stop(ctx, c, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pr.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not stop the container")
+	}
+	select {
+	case r := <-resident:
+		if r.ExitCode == 0 {
+			t.Fatalf("the resident command ended with 0 when its container stopped")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the resident command outlived its container")
+	}
+	if err := rt.Stop(ctx, c, time.Second); err != nil {
+		t.Fatalf("stopping a stopped container: %v", err)
+	}
+	if _, err := rt.Exec(ctx, c, []string{"true"}, time.Second); !errors.Is(err, cri.ErrNoContainer) {
+		t.Fatalf("exec in a stopped container: %v, want ErrNoContainer", err)
+	}
+}

@@ -1,0 +1,301 @@
+// Package simhost is a simulated host: a kubelet-lite that registers a
+// Node, runs the containers of the pods bound to it as local processes
+// (command and args from the pod spec), reports their status as a kubelet
+// does (Running and Ready, then Terminated with the exit code), runs the
+// preStop hook (termCommand) before stopping one, keeps the role file
+// ($HAMON_ROLE_FILE) current from the pod's role label, and serves the CRI
+// RuntimeService calls the node agent makes (list, exec, stop) on a unix
+// socket, so the agent's CRI client runs unchanged against it.
+package simhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// RoleLabel is the pod label whose value the role file carries.
+const RoleLabel = "ha.hamon.io/role"
+
+// Host is one simulated host.
+type Host struct {
+	// Client reaches the API server.
+	Client client.Client
+	// Node is the host's node name.
+	Node string
+	// Dir holds the host's state: <ns>_<pod>.pid, .role and .log files and
+	// the CRI socket cri.sock.
+	Dir string
+	// Interval is how often pods are synced (default 200ms).
+	Interval time.Duration
+
+	mu    sync.Mutex
+	procs map[types.UID]*proc
+}
+
+type proc struct {
+	cmd       *exec.Cmd
+	env       []string
+	done      chan struct{}
+	code      int
+	pod       types.NamespacedName
+	container string
+	base      string
+	started   time.Time
+}
+
+// SocketPath is where the host serves its CRI socket.
+func (h *Host) SocketPath() string { return filepath.Join(h.Dir, "cri.sock") }
+
+// Run registers the Node, serves the CRI socket and syncs the pods until
+// ctx ends, then stops every process.
+func (h *Host) Run(ctx context.Context) error {
+	if err := os.MkdirAll(h.Dir, 0o750); err != nil {
+		return err
+	}
+	h.procs = map[types.UID]*proc{}
+	if h.Interval == 0 {
+		h.Interval = 200 * time.Millisecond
+	}
+	if err := h.registerNode(ctx); err != nil {
+		return err
+	}
+	stopCRI, err := h.serveCRI()
+	if err != nil {
+		return err
+	}
+	defer stopCRI()
+	for {
+		if err := h.sync(ctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "host %s: %v\n", h.Node, err)
+		}
+		select {
+		case <-ctx.Done():
+			h.stopAll()
+			return nil
+		case <-time.After(h.Interval):
+		}
+	}
+}
+
+func (h *Host) registerNode(ctx context.Context) error {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: h.Node, Labels: map[string]string{"ha.hamon.io/simulated": "true"}}}
+	if err := h.Client.Create(ctx, n); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("registering node %s: %w", h.Node, err)
+	}
+	return nil
+}
+
+// sync makes the processes follow the pods, and the pods' status follow
+// the processes.
+func (h *Host) sync(ctx context.Context) error {
+	var pods corev1.PodList
+	onNode := client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("spec.nodeName", h.Node)}
+	if err := h.Client.List(ctx, &pods, onNode); err != nil {
+		return err
+	}
+	seen := map[types.UID]bool{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		seen[p.UID] = true
+		h.mu.Lock()
+		pr := h.procs[p.UID]
+		h.mu.Unlock()
+		switch {
+		case p.DeletionTimestamp != nil:
+			if pr != nil {
+				h.terminate(p, pr)
+			}
+			_ = h.Client.Delete(ctx, p, client.GracePeriodSeconds(0))
+		case pr == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
+			if err := h.start(ctx, p); err != nil {
+				h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
+			}
+		case pr != nil:
+			h.writeRole(pr.base, p)
+			select {
+			case <-pr.done:
+				if p.Status.Phase == corev1.PodRunning {
+					h.setTerminated(ctx, p, pr.code, "Exited")
+				}
+			default:
+			}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for uid, pr := range h.procs {
+		if !seen[uid] {
+			stopProc(pr, 2*time.Second)
+			delete(h.procs, uid)
+		}
+	}
+	return nil
+}
+
+func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
+	c := p.Spec.Containers[0]
+	argv := append(append([]string(nil), c.Command...), c.Args...)
+	if len(argv) == 0 {
+		return errors.New("the server container has no command: a simulated host runs command and args as a process")
+	}
+	base := filepath.Join(h.Dir, p.Namespace+"_"+p.Name)
+	h.writeRole(base, p)
+	env := os.Environ()
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env = append(env, e.Name+"="+e.Value)
+		}
+	}
+	// The role file stands in for the pod's downward-API volume (last wins).
+	env = append(env, "HAMON_ROLE_FILE="+base+".role", "HAMON_SIM_NODE="+h.Node)
+	// The server outlives any one request: it is stopped by stopProc, not
+	// by a context. The simulated host runs what the pod says, as a kubelet does.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), argv[0], argv[1:]...) //nolint:gosec // the pod's command
+	cmd.Env = env
+	logf, err := os.Create(base + ".log")
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return err
+	}
+	if err := os.WriteFile(base+".pid", []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		return err
+	}
+	pr := &proc{cmd: cmd, env: env, done: make(chan struct{}), pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name},
+		container: c.Name, base: base, started: time.Now()}
+	go func() {
+		err := cmd.Wait()
+		_ = logf.Close()
+		pr.code = exitCode(err)
+		_ = os.Remove(base + ".pid")
+		close(pr.done)
+	}()
+	h.mu.Lock()
+	h.procs[p.UID] = pr
+	h.mu.Unlock()
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.StartTime = &now
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: true,
+		ContainerID: "simhost://" + string(p.UID),
+		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
+	return h.Client.Status().Update(ctx, p)
+}
+
+// exitCode is a process's exit status as a container runtime reports it:
+// 128+N when killed by signal N.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		if err != nil {
+			return 128
+		}
+		return 0
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ee.ExitCode()
+}
+
+func (h *Host) writeRole(base string, p *corev1.Pod) {
+	role := p.Labels[RoleLabel]
+	if cur, err := os.ReadFile(base + ".role"); err == nil && string(cur) == role {
+		return
+	}
+	_ = os.WriteFile(base+".role.tmp", []byte(role), 0o600)
+	_ = os.Rename(base+".role.tmp", base+".role")
+}
+
+func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) {
+	phase := corev1.PodSucceeded
+	if code != 0 {
+		phase = corev1.PodFailed
+	}
+	name := p.Spec.Containers[0].Name
+	p.Status.Phase = phase
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}}
+	term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, FinishedAt: metav1.Now()} //nolint:gosec // an exit code
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: name, State: corev1.ContainerState{Terminated: term}}}
+	_ = h.Client.Status().Update(ctx, p)
+}
+
+// terminate runs the preStop hook (termCommand), then stops the process.
+func (h *Host) terminate(p *corev1.Pod, pr *proc) {
+	c := p.Spec.Containers[0]
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil && len(c.Lifecycle.PreStop.Exec.Command) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, _, _ = pr.exec(ctx, c.Lifecycle.PreStop.Exec.Command)
+		cancel()
+	}
+	stopProc(pr, 5*time.Second)
+	h.mu.Lock()
+	delete(h.procs, p.UID)
+	h.mu.Unlock()
+}
+
+// exec runs a command "in the container": a local process with the
+// container's environment and the server's pid in HAMON_SERVER_PID.
+func (pr *proc) exec(ctx context.Context, argv []string) (code int, out []byte, err error) {
+	if len(argv) == 0 {
+		return 0, nil, errors.New("empty command")
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // the pod's own command, run as the simulated container
+	cmd.Env = append(append([]string(nil), pr.env...), "HAMON_SERVER_PID="+strconv.Itoa(pr.cmd.Process.Pid))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	out, err = cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return 0, out, ctx.Err()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, out, err
+	}
+	return exitCode(err), out, nil
+}
+
+func stopProc(pr *proc, grace time.Duration) {
+	select {
+	case <-pr.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-pr.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
+		<-pr.done
+	}
+}
+
+func (h *Host) stopAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for uid, pr := range h.procs {
+		stopProc(pr, 2*time.Second)
+		delete(h.procs, uid)
+	}
+}
