@@ -73,6 +73,7 @@ type Agent struct {
 	lastRenew  time.Time
 	selfFenced bool
 	patrols    map[string]*patrolRun
+	kick       chan struct{}
 }
 
 // KeyFor derives a node's reservation key from the cluster's name and the
@@ -116,6 +117,9 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	a.agentRequests(ctx, &s, &next)
 	requeue := a.watchKey(ctx, &s, &next)
 	a.patrol(ctx, &s, &next)
+	if a.pathRuleCritical([]hav1alpha1.HAServer{s}) {
+		a.kickPathWatch()
+	}
 	if next != prev {
 		next.Time = nowTime(a.now())
 		if err := a.writeReport(ctx, next); err != nil {

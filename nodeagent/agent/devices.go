@@ -17,7 +17,9 @@ import (
 // DeviceReport writes, every interval, the shared disks this node sees
 // for its servers into its HANode: each path's state, the registered keys
 // and the holder, the host half of monshow. It writes only when something
-// changed. It is a manager Runnable.
+// changed. While a server here terminates or switches, when the path rule
+// of 7.5.8 matters, it checks every renew interval instead, and at once
+// when Reconcile sees a server enter such a phase. It is a manager Runnable.
 func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
 		log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
@@ -36,10 +38,15 @@ func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error
 					last = devices
 				}
 			}
+			wait := interval
+			if a.pathRuleCritical(a.lastServers) {
+				wait = a.Timing.Renew
+			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(interval):
+			case <-a.kickChan():
+			case <-time.After(wait):
 			}
 		}
 	}
@@ -102,4 +109,36 @@ func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathR
 		st.HolderKey, st.ReservationType = fmt.Sprintf("%016x", uint64(res.Key)), res.Type.String()
 	}
 	return st, results
+}
+
+// pathRuleCritical says a server of this node terminates or switches
+// here: the phases where a failed path may mean terminating the OS.
+func (a *Agent) pathRuleCritical(servers []hav1alpha1.HAServer) bool {
+	for i := range servers {
+		if len(servers[i].Spec.SharedDisks) == 0 {
+			continue
+		}
+		if p, ok := phaseOf(&servers[i], a.Node); ok && (p == pathwatch.ActiveTerminating || p == pathwatch.Switching) {
+			return true
+		}
+	}
+	return false
+}
+
+// kickChan is the channel Reconcile uses to start a path check now.
+func (a *Agent) kickChan() chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.kick == nil {
+		a.kick = make(chan struct{}, 1)
+	}
+	return a.kick
+}
+
+// kickPathWatch asks DeviceReport for a check now (never blocks).
+func (a *Agent) kickPathWatch() {
+	select {
+	case a.kickChan() <- struct{}{}:
+	default:
+	}
 }

@@ -55,14 +55,7 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 				continue
 			}
 			log.Info(dec.Message, "haserver", s.Namespace+"/"+s.Name)
-			key := s.Namespace + "/" + s.Name
-			r := a.report(ctx, key)
-			if r.Message != truncate(dec.Message, 1000) {
-				r.Key, r.Message = key, truncate(dec.Message, 1000)
-				if err := a.writeReport(ctx, r); err != nil {
-					log.Error(err, "Reporting a path failure")
-				}
-			}
+			a.reportPathFailure(ctx, s.Namespace+"/"+s.Name, dec.Message)
 			if dec.TerminateOS {
 				if err := a.OS.Terminate(fmt.Sprintf("%s (%s/%s)", dec.Message, s.Namespace, s.Name)); err != nil {
 					log.Error(err, "Terminating the OS after KAMN726-E failed")
@@ -70,5 +63,18 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 				return
 			}
 		}
+	}
+}
+
+func (a *Agent) reportPathFailure(ctx context.Context, key, msg string) {
+	a.reportMu.Lock()
+	defer a.reportMu.Unlock()
+	r := a.report(ctx, key)
+	if r.Message == truncate(msg, 1000) {
+		return
+	}
+	r.Key, r.Message, r.Time = key, truncate(msg, 1000), nowTime(a.now())
+	if err := a.writeReport(ctx, r); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Reporting a path failure", "haserver", key)
 	}
 }

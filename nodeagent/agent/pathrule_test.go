@@ -101,3 +101,27 @@ func TestPathRuleTerminatesTheOSOnlyWhileTheActiveTerminates(t *testing.T) {
 		t.Fatalf("record %q", data)
 	}
 }
+
+// The path watch speeds up exactly in the phases where a failed path may
+// mean terminating the OS.
+func TestPathRuleCritical(t *testing.T) {
+	a := &Agent{Node: "pr-a"}
+	want := map[string]bool{"terminating": true, "switching": true, "running": false, "standby": false}
+	for phase, critical := range want {
+		s := serverIn(phase)
+		if got := a.pathRuleCritical([]hav1alpha1.HAServer{s}); got != critical {
+			t.Errorf("%s: critical %v, want %v", phase, got, critical)
+		}
+		s.Spec.SharedDisks = nil
+		if a.pathRuleCritical([]hav1alpha1.HAServer{s}) {
+			t.Errorf("%s without shared disks counts as critical", phase)
+		}
+	}
+	a.kickPathWatch()
+	a.kickPathWatch() // never blocks
+	select {
+	case <-a.kickChan():
+	default:
+		t.Fatal("a kick was lost")
+	}
+}
