@@ -3,6 +3,12 @@
 //	hamon-sim host --node NODE --state DIR     # a kubelet-lite for NODE
 //	hamon-sim kill --node NODE [--signal KILL] # the active server on NODE terminates abnormally
 //	hamon-sim disk --disk-root DIR [--disk mpatha] # keys, reservation and writes of a simulated disk
+//	hamon-sim pause|resume --node NODE         # SIGSTOP/SIGCONT the host's agent (a slow host)
+//	hamon-sim path --disk-root DIR --node NODE --port p2 [--reinstate] # fail (or reinstate) a path
+//
+// A host's agent pid is read from <state>/<node>.agent.pid (hack/sim-env.sh
+// writes it). The Go API of the same faults, plus partitions, is
+// hack/simcluster.
 //
 // A simulated host registers its Node, runs the containers of the pods
 // bound to it as local processes (command and args from the pod spec),
@@ -37,7 +43,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|pause|resume|path|disk [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -45,7 +51,9 @@ func main() {
 	state := fs.String("state", "bin/run/sim", "Directory of the simulated hosts' state (pid and role files).")
 	sig := fs.String("signal", "KILL", "kill: the signal (KILL: abnormal termination; TERM: the server ends by itself).")
 	diskRoot := fs.String("disk-root", "", "disk: directory of the simulated shared disks.")
-	disk := fs.String("disk", "mpatha", "disk: the disk to show.")
+	disk := fs.String("disk", "mpatha", "disk, path: the disk.")
+	port := fs.String("port", "p2", "path: the target port (path) of the node to the disk.")
+	reinstate := fs.Bool("reinstate", false, "path: reinstate the path instead of failing it.")
 	_ = fs.Parse(os.Args[2:])
 	if os.Args[1] == "disk" {
 		if err := showDisk(*diskRoot, *disk); err != nil {
@@ -64,8 +72,12 @@ func main() {
 		err = runHost(*node, filepath.Join(*state, *node))
 	case "kill":
 		err = kill(filepath.Join(*state, *node), *sig)
+	case "pause", "resume":
+		err = signalAgent(*state, *node, os.Args[1] == "pause")
+	case "path":
+		err = failPath(*diskRoot, *disk, *node, *port, !*reinstate)
 	default:
-		err = fmt.Errorf("unknown command %q: want host or kill", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want host, kill, pause, resume, path or disk", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hamon-sim:", err)
@@ -174,4 +186,33 @@ func showDisk(root, name string) error {
 		fmt.Printf("  %-8s %5d writes, key %s, %s .. %s\n", h, s.n, s.key, s.first.Format("15:04:05.000"), s.last.Format("15:04:05.000"))
 	}
 	return nil
+}
+
+// signalAgent pauses (SIGSTOP) or resumes (SIGCONT) a host's agent.
+func signalAgent(state, node string, pause bool) error {
+	data, err := os.ReadFile(filepath.Join(state, node+".agent.pid"))
+	if err != nil {
+		return fmt.Errorf("no agent pid for %s in %s: %w", node, state, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("agent pid file of %s: %q is not a pid", node, data)
+	}
+	sig := syscall.SIGCONT
+	if pause {
+		sig = syscall.SIGSTOP
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// failPath fails or reinstates one path of a node to a simulated disk.
+func failPath(root, disk, node, port string, failed bool) error {
+	if root == "" {
+		return errors.New("--disk-root is required")
+	}
+	d, err := simdisk.Open(filepath.Join(root, disk), 1024)
+	if err != nil {
+		return err
+	}
+	return d.FailPath(simdisk.Nexus{Initiator: node, Port: port}, failed)
 }

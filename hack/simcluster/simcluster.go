@@ -10,6 +10,7 @@ package simcluster
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +74,10 @@ type Cluster struct {
 	// Namespace of the node Leases.
 	Namespace string
 
-	mu    sync.Mutex
-	procs map[string]*exec.Cmd
+	mu      sync.Mutex
+	procs   map[string]*exec.Cmd
+	proxies map[string]*proxy
+	apiAddr string
 }
 
 // Start prepares a cluster on env; nothing runs until StartController and
@@ -89,7 +92,13 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Cluster{tb: tb, Env: env, Dir: dir, Bin: bin, Timing: timing, Namespace: "hamon-system", procs: map[string]*exec.Cmd{}}
+	c := &Cluster{tb: tb, Env: env, Dir: dir, Bin: bin, Timing: timing, Namespace: "hamon-system",
+		procs: map[string]*exec.Cmd{}, proxies: map[string]*proxy{}}
+	u, err := url.Parse(env.Config.Host)
+	if err != nil || u.Host == "" {
+		tb.Fatalf("API server address %q: %v", env.Config.Host, err)
+	}
+	c.apiAddr = u.Host
 	for _, d := range []string{"disks", "sim", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
 			tb.Fatal(err)
@@ -111,6 +120,9 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 	_ = env.Client.Create(context.Background(), ns)
 	tb.Cleanup(func() {
 		c.StopAll()
+		for _, p := range c.proxies {
+			p.close()
+		}
 		if tb.Failed() {
 			c.dumpLogs()
 		}
@@ -131,12 +143,60 @@ func (c *Cluster) dumpLogs() {
 // start runs one named process with its output in logs/<name>.log.
 func (c *Cluster) start(name string, argv ...string) {
 	c.tb.Helper()
+	c.startWith(name, c.Kubeconfig, argv...)
+}
+
+// hostKubeconfig is the kubeconfig of a host's processes: through the
+// host's own proxy, so that the host can be cut off.
+func (c *Cluster) hostKubeconfig(node string) string {
+	c.tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	path := filepath.Join(c.Dir, "kubeconfig-"+node)
+	if _, ok := c.proxies[node]; ok {
+		return path
+	}
+	p, err := newProxy(c.apiAddr)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	c.proxies[node] = p
+	kc, err := os.ReadFile(c.Kubeconfig)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(kc), c.apiAddr, p.addr())), 0o600); err != nil {
+		c.tb.Fatal(err)
+	}
+	return path
+}
+
+// Partition cuts a host (its kubelet-lite and agent) off from the API
+// server; Heal reconnects it. The host's servers keep running.
+func (c *Cluster) Partition(node string) { c.tb.Helper(); c.proxyOf(node).setCut(true) }
+
+// Heal ends a Partition.
+func (c *Cluster) Heal(node string) { c.tb.Helper(); c.proxyOf(node).setCut(false) }
+
+func (c *Cluster) proxyOf(node string) *proxy {
+	c.tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.proxies[node]
+	if p == nil {
+		c.tb.Fatalf("host %s has no proxy: start it with StartHost", node)
+	}
+	return p
+}
+
+func (c *Cluster) startWith(name, kubeconfig string, argv ...string) {
+	c.tb.Helper()
 	logf, err := os.OpenFile(filepath.Join(c.Dir, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		c.tb.Fatal(err)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -220,14 +280,15 @@ func (c *Cluster) StartHost(node string) {
 	if err := os.WriteFile(filepath.Join(c.Dir, "sim", node+".boot_id"), []byte("boot-"+node+"-1"), 0o600); err != nil {
 		c.tb.Fatal(err)
 	}
-	c.start(node+"-host", filepath.Join(c.Bin, "hamon-sim"), "host", "--node", node, "--state", filepath.Join(c.Dir, "sim"))
+	c.startWith(node+"-host", c.hostKubeconfig(node),
+		filepath.Join(c.Bin, "hamon-sim"), "host", "--node", node, "--state", filepath.Join(c.Dir, "sim"))
 	c.StartAgent(node)
 }
 
 // StartAgent (re)starts a host's node agent.
 func (c *Cluster) StartAgent(node string) {
 	c.tb.Helper()
-	c.start(node+"-agent", filepath.Join(c.Bin, "nodeagent"), "--node", node, "--namespace", c.Namespace,
+	c.startWith(node+"-agent", c.hostKubeconfig(node), filepath.Join(c.Bin, "nodeagent"), "--node", node, "--namespace", c.Namespace,
 		"--sim-disk-root", c.DiskRoot(), "--boot-id-file", filepath.Join(c.Dir, "sim", node+".boot_id"),
 		"--cri-endpoint", "unix://"+filepath.Join(c.HostDir(node), "cri.sock"),
 		"--lease-duration="+c.Timing.LeaseDuration.String(), "--renew-interval="+c.Timing.Renew.String(),
@@ -278,4 +339,59 @@ func (c *Cluster) KillServer(node, ns, pod string, sig syscall.Signal) {
 	if err := syscall.Kill(pid, sig); err != nil {
 		c.tb.Fatal(err)
 	}
+}
+
+// HostDown is a host failure: its agent, its kubelet-lite and every server
+// process it runs die at once.
+func (c *Cluster) HostDown(node string) {
+	c.tb.Helper()
+	c.Kill(node + "-agent")
+	c.Kill(node + "-host")
+	pids, _ := filepath.Glob(filepath.Join(c.HostDir(node), "*.pid"))
+	for _, f := range pids {
+		data, _ := os.ReadFile(f)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		_ = os.Remove(f)
+	}
+}
+
+// FailPath fails (or reinstates) a host's path (target port) to a disk.
+func (c *Cluster) FailPath(node, disk, port string, failed bool) {
+	c.tb.Helper()
+	if err := c.Disk(disk).FailPath(simdisk.Nexus{Initiator: node, Port: port}, failed); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// OSTerminated says the host's agent terminated its (simulated) OS, and why.
+func (c *Cluster) OSTerminated(node string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(c.DiskRoot(), node+".os-terminated"))
+	return string(data), err == nil
+}
+
+// WritersInOrder checks a disk's write log: the writers follow one
+// another, never interleave (a fenced host never writes after the next
+// one started). It returns the writers in order.
+func (c *Cluster) WritersInOrder(disk string) ([]string, error) {
+	c.tb.Helper()
+	log, err := c.Disk(disk).Writes()
+	if err != nil {
+		return nil, err
+	}
+	var order []string
+	for _, w := range log {
+		if len(order) > 0 && order[len(order)-1] == w.Nexus.Initiator {
+			continue
+		}
+		for _, prev := range order {
+			if prev == w.Nexus.Initiator {
+				return order, fmt.Errorf("%s wrote at %s after %v took over: two writers", w.Nexus.Initiator,
+					w.Time.Format("15:04:05.000"), order[len(order)-1])
+			}
+		}
+		order = append(order, w.Nexus.Initiator)
+	}
+	return order, nil
 }

@@ -56,6 +56,10 @@ type proc struct {
 	container string
 	base      string
 	started   time.Time
+	// probed is when the readiness probe last ran; probeFailures counts
+	// its failures in a row.
+	probed        time.Time
+	probeFailures int32
 }
 
 // SocketPath is where the host serves its CRI socket.
@@ -127,6 +131,7 @@ func (h *Host) sync(ctx context.Context) error {
 			}
 		case pr != nil:
 			h.writeRole(pr.base, p)
+			h.probeReadiness(ctx, p, pr)
 			select {
 			case <-pr.done:
 				if p.Status.Phase == corev1.PodRunning {
@@ -193,10 +198,12 @@ func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 	h.procs[p.UID] = pr
 	h.mu.Unlock()
 	now := metav1.Now()
+	// Ready at once, as a kubelet does, unless a readiness probe must pass first.
+	ready := c.ReadinessProbe == nil || c.ReadinessProbe.Exec == nil
 	p.Status.Phase = corev1.PodRunning
 	p.Status.StartTime = &now
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: true,
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(ready), LastTransitionTime: now}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: ready,
 		ContainerID: "simhost://" + string(p.UID),
 		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
 	return h.Client.Status().Update(ctx, p)
@@ -298,4 +305,45 @@ func (h *Host) stopAll() {
 		stopProc(pr, 2*time.Second)
 		delete(h.procs, uid)
 	}
+}
+
+func condition(b bool) corev1.ConditionStatus {
+	if b {
+		return corev1.ConditionTrue
+	}
+	return corev1.ConditionFalse
+}
+
+// probeReadiness runs the server container's exec readiness probe every
+// periodSeconds, as a kubelet does, and flips the pod's Ready condition
+// after successThreshold passes or failureThreshold failures.
+func (h *Host) probeReadiness(ctx context.Context, p *corev1.Pod, pr *proc) {
+	c := p.Spec.Containers[0]
+	pb := c.ReadinessProbe
+	if pb == nil || pb.Exec == nil || p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 {
+		return
+	}
+	period := time.Duration(max(1, pb.PeriodSeconds)) * time.Second
+	if time.Since(pr.probed) < period {
+		return
+	}
+	pr.probed = time.Now()
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(max(1, pb.TimeoutSeconds))*time.Second)
+	code, _, err := pr.exec(pctx, pb.Exec.Command)
+	cancel()
+	ready := p.Status.ContainerStatuses[0].Ready
+	if err == nil && code == 0 {
+		pr.probeFailures, ready = 0, true
+	} else {
+		pr.probeFailures++
+		if pr.probeFailures >= max(1, pb.FailureThreshold) {
+			ready = false
+		}
+	}
+	if ready == p.Status.ContainerStatuses[0].Ready {
+		return
+	}
+	p.Status.ContainerStatuses[0].Ready = ready
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(ready), LastTransitionTime: metav1.Now()}}
+	_ = h.Client.Status().Update(ctx, p)
 }

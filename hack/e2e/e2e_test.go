@@ -1,0 +1,333 @@
+//go:build e2e
+
+// Package e2e is hamon's end-to-end suite (make test-e2e): the controller,
+// simulated hosts and node agents as processes against a real
+// kube-apiserver and etcd, with simulated shared disks whose write log
+// shows whether two hosts ever wrote at once. Faults are injected with
+// hack/simcluster, the Go side of cmd/hamon-sim.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/simcluster"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env, nil) }
+
+// world is one test's cluster: a controller and hosts named <prefix>-a, -b, ...
+type world struct {
+	t  *testing.T
+	sc *simcluster.Cluster
+	ns string
+	s  *hav1alpha1.HAServer
+}
+
+func newWorld(t *testing.T, prefix string, hosts int) *world {
+	t.Helper()
+	w := &world{t: t, sc: simcluster.Start(t, env, simcluster.FastTiming), ns: "e2e-" + prefix}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	w.sc.StartController()
+	for i := range hosts {
+		w.sc.StartHost(w.node(i))
+	}
+	return w
+}
+
+func (w *world) node(i int) string {
+	return fmt.Sprintf("%s-%c", strings.TrimPrefix(w.ns, "e2e-"), 'a'+i)
+}
+
+// server creates the HAServer "db" on the world's hosts, running the demo
+// server (it writes mpatha while active) unless mutate says otherwise.
+func (w *world) server(mutate func(*hav1alpha1.HAServerSpec)) {
+	w.t.Helper()
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: w.ns}}
+	s.Spec.Mode = hav1alpha1.ModeServer
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(w.sc.Dir, "sim", w.node(i)+".boot_id")); err != nil {
+			break
+		}
+		s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: w.node(i)})
+	}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "demo-server",
+		Command: []string{filepath.Join(w.sc.Bin, "demo-server")},
+		Env:     []corev1.EnvVar{{Name: "HAMON_SIM_DISK_ROOT", Value: w.sc.DiskRoot()}}}}
+	if mutate != nil {
+		mutate(&s.Spec)
+	}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		w.t.Fatal(err)
+	}
+	w.s = s
+}
+
+func (w *world) get() *hav1alpha1.HAServer {
+	w.t.Helper()
+	var cur hav1alpha1.HAServer
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(w.s), &cur); err != nil {
+		w.t.Fatal(err)
+	}
+	return &cur
+}
+
+// waitOnline waits until node is the Online active host and says how long it took.
+func (w *world) waitOnline(node string, limit time.Duration) time.Duration {
+	w.t.Helper()
+	start := time.Now()
+	testenv.Eventually(w.t, limit, "db Online on "+node, func() bool {
+		c := w.get()
+		return c.Status.ActiveNode == node && c.Status.Phase == hav1alpha1.PhaseOnline
+	})
+	return time.Since(start)
+}
+
+func (w *world) pod(node string) string {
+	w.t.Helper()
+	for _, h := range w.get().Status.Hosts {
+		if h.Node == node {
+			return h.Pod
+		}
+	}
+	return ""
+}
+
+func (w *world) lastSwitchover() hav1alpha1.Switchover {
+	w.t.Helper()
+	sw := w.get().Status.Switchovers
+	if len(sw) == 0 {
+		w.t.Fatal("no switchover recorded")
+	}
+	return sw[len(sw)-1]
+}
+
+// writers checks the write log shows writers in the order given, never two at once.
+func (w *world) writers(want ...string) {
+	w.t.Helper()
+	time.Sleep(time.Second) // a few writes of the last writer
+	order, err := w.sc.WritersInOrder("mpatha")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		w.t.Fatalf("writers %v, want %v", order, want)
+	}
+}
+
+func (w *world) request(action hav1alpha1.RequestAction, id string) {
+	w.t.Helper()
+	c := w.get()
+	c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action}
+	if err := env.Client.Update(context.Background(), c); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// Table 4-3 row 2: the active server terminates abnormally; the standby
+// with the highest priority takes over; the disk's writers follow each other.
+func TestServerCrash_Switchover(t *testing.T) {
+	w := newWorld(t, "crash", 3)
+	w.server(nil)
+	w.waitOnline(w.node(0), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	w.sc.KillServer(w.node(0), w.ns, w.pod(w.node(0)), syscall.SIGKILL)
+	d := w.waitOnline(w.node(1), 30*time.Second)
+	if sw := w.lastSwitchover(); sw.Cause != "ServerFailure" || sw.To != w.node(1) {
+		t.Fatalf("switchover %+v", sw)
+	}
+	t.Logf("crash → new active Online: %s", d.Round(time.Millisecond))
+	w.writers(w.node(0), w.node(1))
+}
+
+// A normal termination (exit 0) of the active server is not a failure: no switchover.
+func TestNormalExit_NoSwitchover(t *testing.T) {
+	w := newWorld(t, "normal", 2)
+	w.server(nil)
+	w.waitOnline(w.node(0), 60*time.Second)
+	before := len(w.get().Status.Switchovers)
+	w.sc.KillServer(w.node(0), w.ns, w.pod(w.node(0)), syscall.SIGTERM) // demo-server exits 0 on SIGTERM
+	testenv.Eventually(t, 20*time.Second, "the server no longer Online", func() bool {
+		return w.get().Status.Phase != hav1alpha1.PhaseOnline
+	})
+	time.Sleep(3 * time.Second)
+	if c := w.get(); len(c.Status.Switchovers) != before || c.Status.ActiveNode == w.node(1) {
+		t.Fatalf("a normal exit switched over: phase %s active %q switchovers %+v", c.Status.Phase, c.Status.ActiveNode, c.Status.Switchovers)
+	}
+}
+
+// Host loss with a shared disk: the new host fences the old one
+// (PREEMPT AND ABORT) and takes over after the lease runs out.
+func TestHostLoss_WithDisk(t *testing.T) {
+	w := newWorld(t, "hostloss", 2)
+	w.server(nil)
+	w.waitOnline(w.node(0), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	w.sc.HostDown(w.node(0))
+	d := w.waitOnline(w.node(1), 30*time.Second)
+	if sw := w.lastSwitchover(); sw.Cause != "HostFailure" {
+		t.Fatalf("switchover %+v", sw)
+	}
+	t.Logf("host loss → new active Online: %s (lease %s)", d.Round(time.Millisecond), simcluster.FastTiming.LeaseDuration)
+	w.writers(w.node(0), w.node(1))
+}
+
+// Host loss without a shared disk: the controller waits for the lost
+// host's self-fence deadline before starting the server elsewhere.
+func TestHostLoss_WithoutDisk(t *testing.T) {
+	w := newWorld(t, "hostnodisk", 2)
+	w.server(func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = nil
+		s.Template.Spec.Containers[0].Command = []string{"/bin/sleep", "3600"}
+	})
+	w.waitOnline(w.node(0), 60*time.Second)
+	w.sc.HostDown(w.node(0))
+	w.waitOnline(w.node(1), 30*time.Second)
+	if sw := w.lastSwitchover(); sw.Cause != "HostFailure" {
+		t.Fatalf("switchover %+v", sw)
+	}
+}
+
+// A slow host (its agent stopped with SIGSTOP past the lease) is fenced
+// and replaced; its server, still running, cannot write; when the agent
+// comes back the host rejoins and its old copy is stopped.
+func TestSlowHost_FencedThenRejoins(t *testing.T) {
+	w := newWorld(t, "slow", 2)
+	w.server(nil)
+	w.waitOnline(w.node(0), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	oldPod := w.pod(w.node(0))
+	w.sc.PauseAgent(w.node(0))
+	w.waitOnline(w.node(1), 30*time.Second)
+	w.sc.ResumeAgent(w.node(0))
+	testenv.Eventually(t, 30*time.Second, "the old copy on the slow host stopped", func() bool {
+		return w.sc.ServerPID(w.node(0), w.ns, oldPod) == 0
+	})
+	w.writers(w.node(0), w.node(1))
+}
+
+// A partition of the active host from the API server: the other host
+// fences it and takes over; the partitioned host's server keeps trying to
+// write and is refused; when the partition heals, its copy is stopped.
+func TestPartition_ActiveHost(t *testing.T) {
+	w := newWorld(t, "part", 2)
+	w.server(nil)
+	w.waitOnline(w.node(0), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	oldPod := w.pod(w.node(0))
+	w.sc.Partition(w.node(0))
+	d := w.waitOnline(w.node(1), 30*time.Second)
+	t.Logf("partition → new active Online: %s", d.Round(time.Millisecond))
+	if w.sc.ServerPID(w.node(0), w.ns, oldPod) == 0 {
+		t.Log("the partitioned host's server had already stopped")
+	}
+	w.writers(w.node(0), w.node(1)) // the partitioned server's writes were refused
+	w.sc.Heal(w.node(0))
+	testenv.Eventually(t, 30*time.Second, "the old copy stopped after the partition healed", func() bool {
+		return w.sc.ServerPID(w.node(0), w.ns, oldPod) == 0
+	})
+	w.writers(w.node(0), w.node(1))
+}
+
+// Multi-standby (4.4.1): the first standby fails to start; the next one takes over.
+func TestMultiStandby_FirstStandbyFailsToStart(t *testing.T) {
+	w := newWorld(t, "multi", 3)
+	bad := w.node(1)
+	w.server(func(s *hav1alpha1.HAServerSpec) {
+		s.Mode = hav1alpha1.ModeMonitor
+		// The patrol is the readiness probe: a server is started once it passes.
+		s.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}, Interval: "1s", Timeout: "500ms"}
+		c := &s.Template.Spec.Containers[0]
+		c.Command = []string{"/bin/sh", "-c", `[ "$HAMON_SIM_NODE" = "` + bad + `" ] && exit 1; exec "$0"`, filepath.Join(w.sc.Bin, "demo-server")}
+	})
+	w.waitOnline(w.node(0), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	// Monitor mode: a host failure switches (a crash without a patrol waits for the operator).
+	w.sc.HostDown(w.node(0))
+	defer func() {
+		if t.Failed() {
+			c := w.get()
+			t.Logf("phase %s active %q hosts %+v switchovers %+v", c.Status.Phase, c.Status.ActiveNode, c.Status.Hosts, c.Status.Switchovers)
+		}
+	}()
+	w.waitOnline(w.node(2), 30*time.Second)
+	w.writers(w.node(0), w.node(2))
+}
+
+// The controller killed in the middle of a switchover: a new one finishes
+// it, once.
+func TestControllerKilledMidSwitchover(t *testing.T) {
+	w := newWorld(t, "ctlkill", 2)
+	w.server(nil)
+	w.waitOnline(w.node(0), 60*time.Second)
+	before := len(w.get().Status.Switchovers)
+	time.Sleep(500 * time.Millisecond)
+	w.sc.KillServer(w.node(0), w.ns, w.pod(w.node(0)), syscall.SIGKILL)
+	testenv.Eventually(t, 20*time.Second, "a switchover under way", func() bool { return w.get().Status.Switchover != nil })
+	w.sc.Kill("manager")
+	time.Sleep(time.Second)
+	w.sc.StartController()
+	w.waitOnline(w.node(1), 60*time.Second)
+	if n := len(w.get().Status.Switchovers); n != before+1 {
+		t.Fatalf("%d switchovers recorded, want %d", n, before+1)
+	}
+	w.writers(w.node(0), w.node(1))
+}
+
+// 7.5.8: a path of the active host fails while it terminates (a planned
+// swap): KAMN725-W, the termination goes on, the OS stays up.
+func TestPathFailure_OnePathDuringTermination(t *testing.T) {
+	w := newWorld(t, "onepath", 2)
+	w.server(func(s *hav1alpha1.HAServerSpec) {
+		// A slow termination, so that the path watch sees the terminating phase.
+		s.TermCommand = []string{"/bin/sleep", "3"}
+	})
+	w.waitOnline(w.node(0), 60*time.Second)
+	w.sc.FailPath(w.node(0), "mpatha", "p2", true)
+	w.request(hav1alpha1.ActionSwap, "swap-1")
+	w.waitOnline(w.node(1), 60*time.Second)
+	if why, ok := w.sc.OSTerminated(w.node(0)); ok {
+		t.Fatalf("the OS was terminated with one path left: %s", why)
+	}
+	logs, _ := os.ReadFile(filepath.Join(w.sc.Dir, "logs", w.node(0)+"-agent.log"))
+	if !strings.Contains(string(logs), "KAMN725-W") {
+		t.Fatal("no KAMN725-W in the agent's log")
+	}
+}
+
+// 7.5.8: every path of the active host fails while it terminates:
+// KAMN725-W, KAMN726-E, then the OS is terminated; the standby takes over.
+func TestPathFailure_AllPathsDuringTermination(t *testing.T) {
+	w := newWorld(t, "allpaths", 2)
+	w.server(func(s *hav1alpha1.HAServerSpec) { s.TermCommand = []string{"/bin/sleep", "3"} })
+	w.waitOnline(w.node(0), 60*time.Second)
+	w.sc.FailPath(w.node(0), "mpatha", "p1", true)
+	w.sc.FailPath(w.node(0), "mpatha", "p2", true)
+	w.request(hav1alpha1.ActionSwap, "swap-1")
+	testenv.Eventually(t, 30*time.Second, "the OS of the old active terminated", func() bool {
+		_, ok := w.sc.OSTerminated(w.node(0))
+		return ok
+	})
+	why, _ := w.sc.OSTerminated(w.node(0))
+	if !strings.Contains(why, "KAMN726-E") {
+		t.Fatalf("OS terminated for %q, want KAMN726-E", why)
+	}
+	w.waitOnline(w.node(1), 60*time.Second)
+}
