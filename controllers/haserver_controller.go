@@ -48,6 +48,9 @@ type HAServerReconciler struct {
 	// AgentNamespace is where the node agents' Leases are (one per node,
 	// named after the node).
 	AgentNamespace string
+	// AllowedDisks says which shared disks each namespace may name; nil
+	// allows every disk (the binary always sets it, from --allowed-disks).
+	AllowedDisks *DiskAllowList
 }
 
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers,verbs=get;list;watch
@@ -70,6 +73,14 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	if !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // the pods are owned and go with it
+	}
+	if reason, msg, err := r.invalidSpec(ctx, &s); err != nil {
+		return ctrl.Result{}, err
+	} else if reason != "" {
+		// Not acting at all: no pods, no reservation, no fencing. Looked at
+		// again when the spec changes, and every half minute for the
+		// allow-list or the other server.
+		return ctrl.Result{RequeueAfter: 30 * time.Second}, r.refuse(ctx, &s, reason, msg)
 	}
 	before := s.DeepCopy()
 	now := r.Clock.Now()
@@ -225,6 +236,9 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = hotstandby.RealClock{}
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, diskIndex, indexDisks); err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, hostIndex,
 		func(o client.Object) []string {
 			var nodes []string
@@ -257,6 +271,15 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	byNode := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.serversOnNode(ctx, o.GetName())
 	})
+	// A server refused for a disk in use is looked at again when the
+	// server that holds the disk changes or goes.
+	byDisk := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		for _, d := range indexDisks(o) {
+			out = append(out, r.requestsFor(ctx, "disk "+d, client.MatchingFields{diskIndex: d})...)
+		}
+		return out
+	})
 	inAgentNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.AgentNamespace })
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&hav1alpha1.HAServer{}).
@@ -266,6 +289,9 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&hav1alpha1.HAServerGroup{}, byGroup).
 		Watches(&hav1alpha1.HAServer{}, byGroup, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.(*hav1alpha1.HAServer).Spec.Group != nil
+		}))).
+		Watches(&hav1alpha1.HAServer{}, byDisk, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return len(o.(*hav1alpha1.HAServer).Spec.SharedDisks) > 0
 		}))).
 		Named("haserver").
 		Complete(r)

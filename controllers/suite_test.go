@@ -77,7 +77,7 @@ func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan s
 	}
 	r := &HAServerReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("hamon-controller"),
-		Clock: hotstandby.RealClock{}, Timing: testTiming, AgentNamespace: agentNS,
+		Clock: hotstandby.RealClock{}, Timing: testTiming, AgentNamespace: agentNS, AllowedDisks: &testAllowedDisks,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -95,6 +95,9 @@ func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan s
 	}()
 	return func() { cancel(); <-done }, mgr.Elected()
 }
+
+// testAllowedDisks allows the multipath devices, as a cluster admin would.
+var testAllowedDisks, _ = ParseDiskAllowList("*=/dev/mapper/mpath*")
 
 // fakeCluster plays the kubelets and node agents of a set of nodes.
 type fakeCluster struct {

@@ -42,7 +42,7 @@ sim_env_start() {
   # No kube-controller-manager runs here to create the default ServiceAccount.
   $K create serviceaccount default -n default >/dev/null
   "$ROOT/bin/manager" --metrics-bind-address="${HAMON_METRICS_ADDR:-0}" --health-probe-bind-address=0 \
-    --self-fence-wait=1s --primary-wait=20s > "$RUN/logs/manager.log" 2>&1 &
+    --self-fence-wait=1s --primary-wait=20s --allowed-disks="*=/dev/mapper/*" > "$RUN/logs/manager.log" 2>&1 &
   PIDS+=($!)
   local n
   for n in "${NODES[@]}"; do

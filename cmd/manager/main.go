@@ -26,6 +26,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, agentNS, leaderNS string
+		allowedDisks                              string
 		leaderElect                               bool
 		timing                                    = hotstandby.DefaultTiming()
 	)
@@ -34,6 +35,9 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's).")
 	flag.StringVar(&agentNS, "agent-namespace", controllers.DefaultAgentNamespace, "Namespace of the node agents' Leases.")
+	flag.StringVar(&allowedDisks, "allowed-disks", "",
+		"Shared disks each namespace may name, as NAMESPACE=PATTERN,... (NAMESPACE * is every namespace; PATTERN a shell pattern "+
+			"such as /dev/mapper/mpath*). Empty: no HAServer may use a shared disk.")
 	flag.DurationVar(&timing.StopTimeout, "stop-timeout", timing.StopTimeout, "How long a server may take to stop before its host is fenced.")
 	flag.DurationVar(&timing.ReserveTimeout, "reserve-timeout", timing.ReserveTimeout, "How long an agent may take to take the reservation.")
 	flag.DurationVar(&timing.StartTimeout, "start-timeout", timing.StartTimeout, "How long a server may take to start.")
@@ -49,13 +53,18 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-	if err := run(metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing); err != nil {
+	disks, err := controllers.ParseDiskAllowList(allowedDisks)
+	if err != nil {
+		ctrl.Log.Error(err, "--allowed-disks")
+		os.Exit(2)
+	}
+	if err := run(metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing, disks); err != nil {
 		ctrl.Log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing) error {
+func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing, disks controllers.DiskAllowList) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -84,6 +93,7 @@ func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, tim
 		Clock:          hotstandby.RealClock{},
 		Timing:         timing,
 		AgentNamespace: agentNS,
+		AllowedDisks:   &disks,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAServer controller: %w", err)
@@ -97,6 +107,6 @@ func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, tim
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting the hamon controller", "agentNamespace", agentNS, "leaderElection", leaderElect)
+	ctrl.Log.Info("Starting the hamon controller", "agentNamespace", agentNS, "leaderElection", leaderElect, "allowedDisks", disks.String())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -267,7 +267,8 @@ func (c *Cluster) StopAll() {
 func (c *Cluster) StartController(args ...string) {
 	c.tb.Helper()
 	argv := append([]string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--self-fence-wait=" + c.Timing.SelfFenceWait.String(), "--primary-wait=" + c.Timing.PrimaryWait.String()}, args...)
+		"--self-fence-wait=" + c.Timing.SelfFenceWait.String(), "--primary-wait=" + c.Timing.PrimaryWait.String(),
+		"--allowed-disks=*=/dev/mapper/*"}, args...)
 	c.start("manager", argv...)
 }
 

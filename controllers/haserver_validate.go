@@ -1,0 +1,100 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+)
+
+// diskIndex indexes HAServers by the devices of spec.sharedDisks.
+const diskIndex = "spec.sharedDisks.device"
+
+// Reasons of Valid=False that stop the controller from acting at all.
+const (
+	ReasonDiskNotAllowed = "DiskNotAllowed"
+	ReasonDiskInUse      = "DiskInUse"
+)
+
+// invalidSpec says why the controller must not act on s at all, or "" when
+// it may: a shared disk the cluster admin did not allow for the namespace,
+// or one that an older HAServer already uses on a host they share. Reservations fence whole
+// hosts, so a server in either case gets no pods, no reservation and no
+// fencing until the spec or the allow-list is fixed.
+func (r *HAServerReconciler) invalidSpec(ctx context.Context, s *hav1alpha1.HAServer) (reason, msg string, err error) {
+	for i, d := range s.Spec.SharedDisks {
+		if r.AllowedDisks != nil && !r.AllowedDisks.Allows(s.Namespace, d.Device) {
+			return ReasonDiskNotAllowed, fmt.Sprintf("spec.sharedDisks[%d].device %s is not allowed in namespace %s: "+
+				"a cluster admin allows it with the controller's --allowed-disks (chart value sharedDisks.allowed), "+
+				"or use an allowed disk", i, d.Device, s.Namespace), nil
+		}
+		var others hav1alpha1.HAServerList
+		if err := r.List(ctx, &others, client.MatchingFields{diskIndex: d.Device}); err != nil {
+			return "", "", err
+		}
+		for j := range others.Items {
+			o := &others.Items[j]
+			if o.UID == s.UID || !o.DeletionTimestamp.IsZero() || !olderThan(o, s) {
+				continue
+			}
+			if node := sharedHost(o, s); node != "" {
+				return ReasonDiskInUse, fmt.Sprintf("spec.sharedDisks[%d].device %s on node %s is already used by HAServer %s/%s: "+
+					"two servers reserving one disk would fence each other; name another disk or remove it there",
+					i, d.Device, node, o.Namespace, o.Name), nil
+			}
+		}
+	}
+	return "", "", nil
+}
+
+// sharedHost is a node both servers run on, "" when none: a device name
+// such as /dev/mapper/mpatha is the host's name for a disk, so the same
+// name on hosts the servers do not share may well be two disks.
+func sharedHost(a, b *hav1alpha1.HAServer) string {
+	for _, ha := range a.Spec.Hosts {
+		for _, hb := range b.Spec.Hosts {
+			if ha.Node == hb.Node {
+				return ha.Node
+			}
+		}
+	}
+	return ""
+}
+
+// olderThan orders HAServers by creation, then by namespace/name: the
+// first one to name a disk keeps it.
+func olderThan(a, b *hav1alpha1.HAServer) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+// refuse records why the controller does not act on s: Valid=False and,
+// when that is news, a warning event naming the field and the fix.
+func (r *HAServerReconciler) refuse(ctx context.Context, s *hav1alpha1.HAServer, reason, msg string) error {
+	before := s.DeepCopy()
+	prev := meta.FindStatusCondition(s.Status.Conditions, hav1alpha1.ConditionValid)
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: hav1alpha1.ConditionValid, Status: metav1.ConditionFalse,
+		Reason: reason, Message: msg, ObservedGeneration: s.Generation})
+	s.Status.ObservedGeneration = s.Generation
+	if prev != nil && prev.Status == metav1.ConditionFalse && prev.Reason == reason && prev.Message == msg {
+		return nil
+	}
+	r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, "HAMN170-E", "Validate", "HAMN170-E %s", msg)
+	return r.Status().Patch(ctx, s, client.MergeFrom(before))
+}
+
+func indexDisks(o client.Object) []string {
+	var out []string
+	for _, d := range o.(*hav1alpha1.HAServer).Spec.SharedDisks {
+		out = append(out, d.Device)
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+)
+
+func TestParseDiskAllowList(t *testing.T) {
+	l, err := ParseDiskAllowList(" prod=/dev/mapper/mpath*, *=/dev/mapper/shared-* ,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ns, dev string
+		ok      bool
+	}{
+		{"prod", "/dev/mapper/mpatha", true},
+		{"dev", "/dev/mapper/mpatha", false},
+		{"dev", "/dev/mapper/shared-1", true},
+		{"prod", "/dev/sda", false},
+	} {
+		if got := l.Allows(c.ns, c.dev); got != c.ok {
+			t.Errorf("%s %s: allowed %v, want %v", c.ns, c.dev, got, c.ok)
+		}
+	}
+	if (DiskAllowList{}).Allows("x", "/dev/mapper/mpatha") {
+		t.Error("the empty list allows a disk")
+	}
+	for _, bad := range []string{"mpatha", "=x", "ns=", "ns=[", "ns"} {
+		if _, err := ParseDiskAllowList(bad); err == nil || !strings.Contains(err.Error(), "NAMESPACE=PATTERN") && !strings.Contains(err.Error(), "pattern") {
+			t.Errorf("%q: %v, want an error naming the syntax", bad, err)
+		}
+	}
+}
+
+func validCondition(t *testing.T, f *fakeCluster, name string) (*hav1alpha1.HAServer, string, string) {
+	t.Helper()
+	s := f.get(name)
+	c := meta.FindStatusCondition(s.Status.Conditions, hav1alpha1.ConditionValid)
+	if c == nil {
+		return s, "", ""
+	}
+	return s, c.Reason, c.Message
+}
+
+// A disk the cluster admin did not allow: Valid=False naming the field
+// and the fix, and nothing done — no pod, no reservation, no fencing.
+func TestDiskNotAllowed_NothingDone(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-disk-denied", "dd-a", "dd-b")
+	f.newServer("app", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/payroll"}} // testAllowedDisks allows mpath* only
+	}, "dd-a", "dd-b")
+	eventually(t, "Valid=False DiskNotAllowed", func() bool {
+		_, reason, msg := validCondition(t, f, "app")
+		return reason == ReasonDiskNotAllowed && strings.Contains(msg, "spec.sharedDisks[0].device") && strings.Contains(msg, "--allowed-disks")
+	})
+	time.Sleep(2 * time.Second) // time to act, had it been going to
+	s := f.get("app")
+	var pods corev1.PodList
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 0 || s.Status.Switchover != nil || s.Status.FencingEpoch != 0 || len(s.Status.AgentRequests) != 0 {
+		t.Fatalf("the controller acted on a refused server: %d pods, status %+v", len(pods.Items), s.Status)
+	}
+}
+
+// Two servers naming one disk on a shared host: the younger is refused
+// until the older lets the disk go; a server on other hosts may use the
+// same name (another host's mpatha is another disk).
+func TestDiskInUse_YoungerRefusedUntilTheOlderGoes(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-disk-inuse", "du-a", "du-b", "du-c")
+	disk := func(s *hav1alpha1.HAServerSpec) { s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpathq"}} }
+	first := f.newServer("first", disk, "du-a", "du-b")
+	eventually(t, "first asks du-a for the reservation", func() bool { return f.get("first").Status.FencingEpoch == 1 })
+	f.report("du-a", "first", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 1; r.Reservation = hav1alpha1.ReservationHeld })
+	f.waitActive("first", "du-a")
+	f.newServer("second", disk, "du-b", "du-c")
+	eventually(t, "second refused with DiskInUse", func() bool {
+		_, reason, msg := validCondition(t, f, "second")
+		return reason == ReasonDiskInUse && strings.Contains(msg, "t-disk-inuse/first") && strings.Contains(msg, "du-b")
+	})
+	if s := f.get("second"); s.Status.FencingEpoch != 0 || s.Status.Switchover != nil {
+		t.Fatalf("the refused server was acted on: %+v", s.Status)
+	}
+	if err := env.Client.Delete(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "second valid and started once first is gone", func() bool {
+		_, reason, _ := validCondition(t, f, "second")
+		return reason == hav1alpha1.ReasonSpecValid && f.get("second").Status.FencingEpoch > 0 && f.get("second").Status.TargetNode == "du-b"
+	})
+}
