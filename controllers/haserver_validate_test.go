@@ -80,7 +80,9 @@ func TestDiskNotAllowed_NothingDone(t *testing.T) {
 func TestDiskInUse_YoungerRefusedUntilTheOlderGoes(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-disk-inuse", "du-a", "du-b", "du-c")
-	disk := func(s *hav1alpha1.HAServerSpec) { s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpathq"}} }
+	disk := func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpathq"}}
+	}
 	first := f.newServer("first", disk, "du-a", "du-b")
 	eventually(t, "first asks du-a for the reservation", func() bool { return f.get("first").Status.FencingEpoch == 1 })
 	f.report("du-a", "first", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 1; r.Reservation = hav1alpha1.ReservationHeld })
