@@ -30,13 +30,17 @@ manifests: ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) from t
 	$(CONTROLLER_GEN) rbac:roleName=hamon-nodeagent paths=./nodeagent/... output:rbac:artifacts:config=config/rbac/nodeagent
 	go run ./hack/crdtrim config/crd/bases/ha.hamon.io_haservers.yaml spec.template
 
+.PHONY: chart-sync
+chart-sync: ## Copy the CRDs, RBAC and admission policies of config/ into charts/hamon.
+	hack/chart-sync.sh
+
 .PHONY: generate
 generate: ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: fmt
 fmt: ## Run gofmt.
-	gofmt -l -w api controllers nodeagent cmd hack
+	gofmt -l -w api controllers nodeagent cmd hack charts
 
 .PHONY: vet
 vet: ## Run go vet.
@@ -56,11 +60,11 @@ vulncheck: ## Run govulncheck (pinned in hack/tools).
 
 .PHONY: verify
 verify: ## Fail if generated files, go.mod or gofmt are not up to date.
-	$(MAKE) generate manifests
+	$(MAKE) generate manifests chart-sync
 	go mod tidy
 	cd hack/tools && go mod tidy
-	@test -z "$$(gofmt -l api controllers nodeagent cmd hack)" || { gofmt -l api controllers nodeagent cmd hack; echo "gofmt needed"; exit 1; }
-	@git diff --exit-code -- api config go.mod go.sum hack/tools/go.mod hack/tools/go.sum || { echo "generated files or go.mod are out of date: run make generate manifests and go mod tidy, then commit"; exit 1; }
+	@test -z "$$(gofmt -l api controllers nodeagent cmd hack charts)" || { gofmt -l api controllers nodeagent cmd hack charts; echo "gofmt needed"; exit 1; }
+	@git diff --exit-code -- api config charts go.mod go.sum hack/tools/go.mod hack/tools/go.sum || { echo "generated files or go.mod are out of date: run make generate manifests and go mod tidy, then commit"; exit 1; }
 
 ##@ Test
 
@@ -68,17 +72,45 @@ verify: ## Fail if generated files, go.mod or gofmt are not up to date.
 control-plane-bin: ## Build kube-apiserver, etcd and kubectl from module sources into bin/k8s (cached).
 	hack/build-k8s.sh kube-apiserver etcd kubectl
 
+.PHONY: helm-bin
+helm-bin: ## Build helm from module sources into bin/helm (cached).
+	hack/build-helm.sh
+
 .PHONY: test
-test: control-plane-bin ## Run every test: unit, property and the real-API-server suites.
+test: control-plane-bin helm-bin ## Run every test: unit, property and the real-API-server suites.
 	go test -count=1 ./...
 
 .PHONY: test-short
-test-short: control-plane-bin ## Quicker run (fewer property-test sequences).
+test-short: control-plane-bin helm-bin ## Quicker run (fewer property-test sequences).
 	go test -count=1 -short ./...
+
+.PHONY: test-e2e
+test-e2e: control-plane-bin ## End-to-end: controller, simulated hosts and agents as processes; faults injected (about 3 min).
+	go test -count=1 -tags e2e -timeout 20m ./hack/e2e/...
+
+.PHONY: test-cluster
+test-cluster: control-plane-bin helm-bin ## hamon's chart on a local 3-node cluster (kubelets + containerd, no Docker): failovers, upgrade, uninstall; root, about 6 min warm.
+	hack/build-k8s.sh kubelet kube-scheduler kube-controller-manager
+	hack/cluster/images.sh v1
+	go test -count=1 -v -tags cluster -timeout 45m ./hack/cluster/clustertest/
+
+.PHONY: cluster-up
+cluster-up: control-plane-bin ## Start test-cluster's local cluster (nodes hc-a, hc-b, hc-c) and leave it running.
+	hack/build-k8s.sh kubelet kube-scheduler kube-controller-manager
+	hack/cluster/images.sh v1
+	hack/cluster/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and undo what it changed on the machine.
+	hack/cluster/cluster.sh down
 
 .PHONY: fuzz
 fuzz: ## Fuzz the state machine for FUZZTIME (default 2m).
 	go test -run XXX -fuzz FuzzStep -fuzztime $${FUZZTIME:-2m} ./controllers/hotstandby/
+
+.PHONY: test-scsi
+test-scsi: ## The agent's SCSI code on a real Linux SCSI stack (LIO, iSCSI, dm-multipath) in QEMU guests; root, about 10 min cold.
+	hack/scsi-vm/run.sh
 
 ##@ Build
 
@@ -102,5 +134,7 @@ demo: ## A local control plane, the operator, simulated hosts and live switchove
 	hack/demo.sh
 
 .PHONY: bench
-bench: ## Switchover times by cause (distributions) and API writes at rest, on simulated hosts.
-	hack/bench.sh $(BENCH_FLAGS)
+bench: control-plane-bin ## Failover times by cause (split), swaps, API requests, CPU/RSS, 1k/5k servers (BENCH_RUNS, BENCH_SCALE).
+	@mkdir -p bin/bench && rm -f bin/bench/latest.txt
+	go test -count=1 -tags bench -run TestBench -timeout 120m -v ./hack/bench/ 2>&1 | tee bin/bench/log.txt | grep -E --line-buffered 'bench_test.go|^(FAIL|ok|---)'
+	@cat bin/bench/latest.txt

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -123,7 +124,8 @@ func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
 	}
 	name := s.Name + "-" + node
 	if len(name) > 200 {
-		name = name[:200]
+		// A cut name must still end in an alphanumeric before the "-".
+		name = strings.TrimRight(name[:200], ".-")
 	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{

@@ -130,15 +130,17 @@ type HAServerSpec struct {
 	SwitchRetry *int32 `json:"switchRetry,omitempty"`
 
 	// termCommand is HA Monitor's termcommand operand: the command (argv, no
-	// shell) that stops the server gracefully. hamon runs it inside the
-	// server's own container, as kubelet runs an exec probe, never as root on
-	// the host. Without it hamon stops the server by deleting its pod.
+	// shell; an argument may hold any character but NUL) that stops the
+	// server gracefully. hamon runs it inside the server's own container, as
+	// kubelet runs an exec probe, never as root on the host. Without it hamon
+	// stops the server by deleting its pod.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^[^\x00]*$`
 	TermCommand []string `json:"termCommand,omitempty"`
 
 	// patrolCommand is HA Monitor's patrolcommand operand: a resident
@@ -151,6 +153,7 @@ type HAServerSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^[^\x00]*$`
 	PatrolCommand []string `json:"patrolCommand,omitempty"`
 
 	// patrol is HA Monitor's ptrlcmd_ex operands: a command run periodically
@@ -180,6 +183,7 @@ type HAServerSpec struct {
 	// container is the server's container: termCommand, patrolCommand and
 	// patrol run in it.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="has(self.spec) && size(self.spec.containers) > 0",message="spec.template.spec.containers must hold at least one container: the first is the server's"
 	Template corev1.PodTemplateSpec `json:"template"`
 
 	// request is an operator request (the monswap, monsbystp, monend, monbegin,
@@ -195,7 +199,7 @@ type HostSpec struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Node string `json:"node"`
 
 	// standbyPriority is HA Monitor's standbypri operand: the order in which
@@ -220,13 +224,16 @@ type PatrolSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:items:Pattern=`^[^\x00]*$`
 	Command []string `json:"command"`
 
 	// interval is the time between two checks (ptrlcmd_ex_inter), as a Go
-	// duration such as "10s". Defaults to 10s.
+	// duration such as "10s" or "1m30s" (units h, m, s, ms; at most 4 digits
+	// of hours, 5 of minutes, 7 of seconds, 9 of milliseconds a part).
+	// Defaults to 10s.
 	// +optional
 	// +kubebuilder:default="10s"
-	// +kubebuilder:validation:Pattern=`^([0-9]+(ms|s|m|h))+$`
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,9}ms|[0-9]{1,7}s|[0-9]{1,5}m|[0-9]{1,4}h)+$`
 	// +kubebuilder:validation:MaxLength=32
 	Interval string `json:"interval,omitempty"`
 
@@ -234,7 +241,7 @@ type PatrolSpec struct {
 	// (ptrlcmd_ex_tmout), shorter than interval. Defaults to 5s.
 	// +optional
 	// +kubebuilder:default="5s"
-	// +kubebuilder:validation:Pattern=`^([0-9]+(ms|s|m|h))+$`
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,9}ms|[0-9]{1,7}s|[0-9]{1,5}m|[0-9]{1,4}h)+$`
 	// +kubebuilder:validation:MaxLength=32
 	Timeout string `json:"timeout,omitempty"`
 
@@ -329,6 +336,7 @@ type OperatorRequest struct {
 	// standby to stop with StopStandby.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Node string `json:"node,omitempty"`
 
 	// force makes a Swap forced (monswap -f): the active host is fenced
@@ -682,11 +690,13 @@ type RequestStatus struct {
 // HAServer is one hot-standby server: a program that runs active on exactly
 // one of its hosts, with standby copies ready on the others, that hamon
 // switches over on failure or on request, fencing the shared disks so that
-// two copies never write them at once.
+// two copies never write them at once. Its name has at most 63 characters:
+// it labels the server's pods (ha.hamon.io/server).
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=has,categories=hamon
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name of an HAServer may have at most 63 characters: it is the value of its pods' label ha.hamon.io/server"
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeNode`
 // +kubebuilder:printcolumn:name="Standby",type=string,JSONPath=`.status.standbyNodes`

@@ -31,6 +31,7 @@ type HAServerGroupSpec struct {
 	// those policies do not apply.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Manager string `json:"manager,omitempty"`
 
 	// managerRerun is pd_ha_mgr_rerun: Wait (default) fails the manager's
@@ -55,13 +56,14 @@ type HAServerGroupSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=128
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	SkipUnits []string `json:"skipUnits,omitempty"`
 
 	// reducedCheckTime is pd_reduced_check_time: how long a reduced-activation
 	// switchover waits for the members' startup. Defaults to 20m.
 	// +optional
 	// +kubebuilder:default="20m"
-	// +kubebuilder:validation:Pattern=`^([0-9]+(ms|s|m|h))+$`
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,9}ms|[0-9]{1,7}s|[0-9]{1,5}m|[0-9]{1,4}h)+$`
 	// +kubebuilder:validation:MaxLength=32
 	ReducedCheckTime string `json:"reducedCheckTime,omitempty"`
 

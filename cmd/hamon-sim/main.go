@@ -54,6 +54,8 @@ func main() {
 	disk := fs.String("disk", "mpatha", "disk, path: the disk.")
 	port := fs.String("port", "p2", "path: the target port (path) of the node to the disk.")
 	reinstate := fs.Bool("reinstate", false, "path: reinstate the path instead of failing it.")
+	noop := fs.Bool("noop", false, "host: run no process for a container (scale runs): Running until stopped, every exec succeeds.")
+	interval := fs.Duration("interval", 200*time.Millisecond, "host: how often the pods are synced.")
 	_ = fs.Parse(os.Args[2:])
 	if os.Args[1] == "disk" {
 		if err := showDisk(*diskRoot, *disk); err != nil {
@@ -69,7 +71,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "host":
-		err = runHost(*node, filepath.Join(*state, *node))
+		err = runHost(*node, filepath.Join(*state, *node), *noop, *interval)
 	case "kill":
 		err = kill(filepath.Join(*state, *node), *sig)
 	case "pause", "resume":
@@ -117,7 +119,7 @@ func kill(dir, sig string) error {
 	return nil
 }
 
-func runHost(node, dir string) error {
+func runHost(node, dir string, noop bool, interval time.Duration) error {
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return err
@@ -129,7 +131,7 @@ func runHost(node, dir string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	h := &simhost.Host{Client: c, Node: node, Dir: dir}
+	h := &simhost.Host{Client: c, Node: node, Dir: dir, NoOp: noop, Interval: interval}
 	fmt.Printf("simulated host %s: running the pods bound to it; CRI socket unix://%s\n", node, h.SocketPath())
 	return h.Run(ctx)
 }

@@ -39,7 +39,7 @@ var Messages = map[string]string{
 	"HAMN160-E": "The group policy (HiRDB 26.7.9) refused the system manager's switchover.",
 	"HAMN161-I": "The system manager waits for the group's members (reduced activation).",
 	"HAMN162-W": "Reduced activation: not every member started within reducedCheckTime.",
-	"HAMN170-E": "The controller does not act on the server: a shared disk is not allowed for its namespace or already used by another server (condition Valid).",
+	"HAMN170-E": "The controller leaves the server alone: a shared disk is not allowed or used by another server (Valid=False).",
 	"KAMN107-I": "Clearing the reservation of the shared disks (monscsiclr).",
 	"KAMN725-W": "A SCSI command on a reserved shared disk ended abnormally on a path (node agent).",
 	"KAMN726-E": "Every path of a shared disk failed while the active server was terminating: the OS is terminated (node agent).",

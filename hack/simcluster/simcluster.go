@@ -73,6 +73,8 @@ type Cluster struct {
 	Timing     Timing
 	// Namespace of the node Leases.
 	Namespace string
+	// HostArgs are extra flags of every `hamon-sim host` (e.g. --noop).
+	HostArgs []string
 
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd
@@ -278,12 +280,35 @@ func (c *Cluster) HostDir(node string) string { return filepath.Join(c.Dir, "sim
 // StartHost starts a simulated host and its agent.
 func (c *Cluster) StartHost(node string) {
 	c.tb.Helper()
-	if err := os.WriteFile(filepath.Join(c.Dir, "sim", node+".boot_id"), []byte("boot-"+node+"-1"), 0o600); err != nil {
+	c.bootHost(node, "boot-"+node+"-1")
+}
+
+// RebootHost brings a host that went down (HostDown) back with a new boot
+// ID, as after a reboot: a fenced host rejoins only so.
+func (c *Cluster) RebootHost(node string) {
+	c.tb.Helper()
+	c.HostDown(node)
+	c.bootHost(node, fmt.Sprintf("boot-%s-%d", node, time.Now().UnixNano()))
+}
+
+func (c *Cluster) bootHost(node, bootID string) {
+	c.tb.Helper()
+	if err := os.WriteFile(filepath.Join(c.Dir, "sim", node+".boot_id"), []byte(bootID), 0o600); err != nil {
 		c.tb.Fatal(err)
 	}
-	c.startWith(node+"-host", c.hostKubeconfig(node),
-		filepath.Join(c.Bin, "hamon-sim"), "host", "--node", node, "--state", filepath.Join(c.Dir, "sim"))
+	argv := append([]string{filepath.Join(c.Bin, "hamon-sim"), "host", "--node", node, "--state", filepath.Join(c.Dir, "sim")}, c.HostArgs...)
+	c.startWith(node+"-host", c.hostKubeconfig(node), argv...)
 	c.StartAgent(node)
+}
+
+// PID is the pid of a named process (manager, <node>-host, <node>-agent), 0 if none.
+func (c *Cluster) PID(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd := c.procs[name]; cmd != nil {
+		return cmd.Process.Pid
+	}
+	return 0
 }
 
 // StartAgent (re)starts a host's node agent.

@@ -42,6 +42,10 @@ type Host struct {
 	Dir string
 	// Interval is how often pods are synced (default 200ms).
 	Interval time.Duration
+	// NoOp runs no process for a container: it is Running until stopped
+	// and every command run in it succeeds. For scale runs, where thousands
+	// of servers would be thousands of processes.
+	NoOp bool
 
 	mu    sync.Mutex
 	procs map[types.UID]*proc
@@ -60,6 +64,7 @@ type proc struct {
 	// its failures in a row.
 	probed        time.Time
 	probeFailures int32
+	stopOnce      sync.Once
 }
 
 // SocketPath is where the host serves its CRI socket.
@@ -130,8 +135,10 @@ func (h *Host) sync(ctx context.Context) error {
 				h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
 			}
 		case pr != nil:
-			h.writeRole(pr.base, p)
-			h.probeReadiness(ctx, p, pr)
+			if pr.cmd != nil {
+				h.writeRole(pr.base, p)
+				h.probeReadiness(ctx, p, pr)
+			}
 			select {
 			case <-pr.done:
 				if p.Status.Phase == corev1.PodRunning {
@@ -155,6 +162,9 @@ func (h *Host) sync(ctx context.Context) error {
 func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 	c := p.Spec.Containers[0]
 	argv := append(append([]string(nil), c.Command...), c.Args...)
+	if h.NoOp {
+		return h.startNoOp(ctx, p)
+	}
 	if len(argv) == 0 {
 		return errors.New("the server container has no command: a simulated host runs command and args as a process")
 	}
@@ -267,6 +277,9 @@ func (pr *proc) exec(ctx context.Context, argv []string) (code int, out []byte, 
 	if len(argv) == 0 {
 		return 0, nil, errors.New("empty command")
 	}
+	if pr.cmd == nil { // a no-op container
+		return 0, nil, nil
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // the pod's own command, run as the simulated container
 	cmd.Env = append(append([]string(nil), pr.env...), "HAMON_SERVER_PID="+strconv.Itoa(pr.cmd.Process.Pid))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -288,6 +301,10 @@ func stopProc(pr *proc, grace time.Duration) {
 	case <-pr.done:
 		return
 	default:
+	}
+	if pr.cmd == nil { // a no-op container stops at once, normally
+		pr.stopOnce.Do(func() { close(pr.done) })
+		return
 	}
 	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
 	select {
@@ -346,4 +363,22 @@ func (h *Host) probeReadiness(ctx context.Context, p *corev1.Pod, pr *proc) {
 	p.Status.ContainerStatuses[0].Ready = ready
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(ready), LastTransitionTime: metav1.Now()}}
 	_ = h.Client.Status().Update(ctx, p)
+}
+
+// startNoOp "runs" a container without a process (Host.NoOp).
+func (h *Host) startNoOp(ctx context.Context, p *corev1.Pod) error {
+	c := p.Spec.Containers[0]
+	pr := &proc{done: make(chan struct{}), pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name},
+		container: c.Name, base: filepath.Join(h.Dir, p.Namespace+"_"+p.Name), started: time.Now()}
+	h.mu.Lock()
+	h.procs[p.UID] = pr
+	h.mu.Unlock()
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.StartTime = &now
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: true,
+		ContainerID: "simhost://" + string(p.UID),
+		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
+	return h.Client.Status().Update(ctx, p)
 }

@@ -1,0 +1,597 @@
+//go:build bench
+
+// Package bench is make bench: hamon measured on simulated hosts run as
+// processes (hack/simcluster) against a real kube-apiserver and etcd.
+// Nothing here asserts a time: it prints tables (and writes the same
+// figures to bin/bench/latest.json) with the reference figures of other
+// systems beside them, REFERENCE.md §3.
+//
+// Settings (environment): BENCH_RUNS (switchovers per cause, default 30;
+// host loss and partition use a third of it, at least 5), BENCH_REST
+// (seconds at rest, default 30), BENCH_SCALE (HAServer counts, default
+// "1000,5000"; "0" skips the scale runs).
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/simcluster"
+)
+
+var (
+	env *testenv.Env
+	wc  client.WithWatch
+)
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, func(e *testenv.Env) (err error) {
+		wc, err = client.NewWithWatch(e.Config, client.Options{Scheme: e.Client.Scheme()})
+		return err
+	})
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// Distribution is a set of measurements in milliseconds.
+type Distribution struct {
+	Runs  int     `json:"runs"`
+	P50ms float64 `json:"p50Ms"`
+	P90ms float64 `json:"p90Ms"`
+	P99ms float64 `json:"p99Ms"`
+	MaxMs float64 `json:"maxMs"`
+}
+
+func distribution(ms []float64) Distribution {
+	s := slices.Clone(ms)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		if len(s) == 0 {
+			return 0
+		}
+		i := int(q*float64(len(s))+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	return Distribution{Runs: len(s), P50ms: at(0.5), P90ms: at(0.9), P99ms: at(0.99), MaxMs: at(1)}
+}
+
+// Failover is one cause's figures: total from the fault to the new active
+// Online, and its parts: detection (fault to the switchover seen in the
+// status), fencing (to the new host holding the reservation) and
+// activation (to Online).
+type Failover struct {
+	Total      Distribution `json:"total"`
+	Detection  Distribution `json:"detection"`
+	Fencing    Distribution `json:"fencing"`
+	Activation Distribution `json:"activation"`
+}
+
+type sample struct{ total, detect, fence, activate float64 }
+
+func failover(samples []sample) Failover {
+	pick := func(f func(sample) float64) Distribution {
+		var out []float64
+		for _, s := range samples {
+			out = append(out, f(s))
+		}
+		return distribution(out)
+	}
+	return Failover{
+		Total:      pick(func(s sample) float64 { return s.total }),
+		Detection:  pick(func(s sample) float64 { return s.detect }),
+		Fencing:    pick(func(s sample) float64 { return s.fence }),
+		Activation: pick(func(s sample) float64 { return s.activate }),
+	}
+}
+
+type rig struct {
+	t   *testing.T
+	sc  *simcluster.Cluster
+	ns  string
+	key client.ObjectKey
+	// flag is the prefix of the files that make a host's patrolCommand exit.
+	flag string
+}
+
+func (r *rig) get() *hav1alpha1.HAServer {
+	r.t.Helper()
+	var s hav1alpha1.HAServer
+	if err := env.Client.Get(context.Background(), r.key, &s); err != nil {
+		r.t.Fatal(err)
+	}
+	return &s
+}
+
+func online(s *hav1alpha1.HAServer) bool { return s.Status.Phase == hav1alpha1.PhaseOnline }
+
+func (r *rig) wait(what string, limit time.Duration, cond func(*hav1alpha1.HAServer) bool) {
+	r.t.Helper()
+	testenv.Eventually(r.t, limit, what, func() bool { return cond(r.get()) })
+}
+
+// settled: Online with the other hosts Standby.
+func (r *rig) settled(standbys int) {
+	r.t.Helper()
+	r.wait("settled", 90*time.Second, func(s *hav1alpha1.HAServer) bool {
+		return online(s) && s.Status.StandbyNodes != "" && len(strings.Split(s.Status.StandbyNodes, ",")) == standbys &&
+			s.Status.Switchover == nil
+	})
+}
+
+var reqN int
+
+func (r *rig) request(action hav1alpha1.RequestAction, node string) {
+	r.t.Helper()
+	reqN++
+	for range 10 {
+		s := r.get()
+		s.Spec.Request = &hav1alpha1.OperatorRequest{ID: fmt.Sprintf("bench-%d-%d", time.Now().Unix(), reqN), Action: action, Node: node}
+		if err := env.Client.Update(context.Background(), s); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.t.Fatalf("could not write the %s request", action)
+}
+
+// timeline watches the server from a fault until a new host is Online,
+// and splits the time.
+func (r *rig) timeline(old string, fault func()) sample {
+	r.t.Helper()
+	s := r.get()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	w, err := wc.Watch(ctx, &hav1alpha1.HAServerList{}, client.InNamespace(r.ns),
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: s.ResourceVersion}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer w.Stop()
+	t0 := time.Now()
+	fault()
+	var tDetect, tFence time.Time
+	for ev := range w.ResultChan() {
+		if ev.Type != watch.Modified {
+			continue
+		}
+		cur, ok := ev.Object.(*hav1alpha1.HAServer)
+		if !ok || cur.Name != r.key.Name {
+			continue
+		}
+		now := time.Now()
+		if tDetect.IsZero() && (cur.Status.Switchover != nil || cur.Status.ActiveNode != old) {
+			tDetect = now
+		}
+		if tFence.IsZero() && cur.Status.ReservationHolder != "" && cur.Status.ReservationHolder != old {
+			tFence = now
+		}
+		if online(cur) && cur.Status.ActiveNode != old && cur.Status.ActiveNode != "" {
+			if tDetect.IsZero() {
+				tDetect = now
+			}
+			if tFence.IsZero() {
+				tFence = now
+			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			return sample{total: ms(now.Sub(t0)), detect: ms(tDetect.Sub(t0)), fence: ms(tFence.Sub(tDetect)), activate: ms(now.Sub(tFence))}
+		}
+	}
+	r.t.Fatalf("no new active within 90 s of the fault on %s", old)
+	return sample{}
+}
+
+func (r *rig) pod(node string) string {
+	for _, h := range r.get().Status.Hosts {
+		if h.Node == node {
+			return h.Pod
+		}
+	}
+	return ""
+}
+
+// apiRequests reads kube-apiserver's request counters by resource: the
+// mutating requests and all of them.
+func apiRequests(t *testing.T) map[string][2]float64 {
+	t.Helper()
+	raw, err := restGet("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]float64{}
+	sc := bufio.NewScanner(strings.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		res, verb := label(line, "resource"), label(line, "verb")
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			continue
+		}
+		if sub := label(line, "subresource"); sub != "" {
+			res += "/" + sub
+		}
+		c := out[res]
+		c[1] += v
+		if verb == "POST" || verb == "PUT" || verb == "PATCH" || verb == "DELETE" || verb == "APPLY" {
+			c[0] += v
+		}
+		out[res] = c
+	}
+	return out
+}
+
+func label(line, name string) string {
+	i := strings.Index(line, name+`="`)
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(name)+2:]
+	return rest[:strings.Index(rest, `"`)]
+}
+
+func restGet(path string) (string, error) {
+	rc, err := restClient()
+	if err != nil {
+		return "", err
+	}
+	data, err := rc.Get().AbsPath(path).DoRaw(context.Background())
+	return string(data), err
+}
+
+// serverRequests sums the requests made for HAServers: on HAServers, their
+// pods, HANodes and events (not the Leases, which are per node).
+func serverRequests(before, after map[string][2]float64) (writes, all float64) {
+	for res, a := range after {
+		base := strings.Split(res, "/")[0]
+		if base != "haservers" && base != "pods" && base != "hanodes" && base != "events" {
+			continue
+		}
+		b := before[res]
+		writes += a[0] - b[0]
+		all += a[1] - b[1]
+	}
+	return writes, all
+}
+
+// usage is a process's CPU time (user+system) and RSS.
+func usage(pid int) (cpu time.Duration, rssMiB float64) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(stat)[strings.LastIndex(string(stat), ")")+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	cpu = time.Duration((ut + st) / 100 * float64(time.Second)) // USER_HZ is 100 on Linux
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for l := range strings.SplitSeq(string(status), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			rssMiB = kb / 1024
+		}
+	}
+	return cpu, rssMiB
+}
+
+// Usage is CPU (as a share of one core) and RSS over a window.
+type Usage struct {
+	CPUPercent float64 `json:"cpuPercentOfOneCore"`
+	RSSMiB     float64 `json:"rssMiB"`
+}
+
+func measureUsage(pid int, d time.Duration) Usage {
+	c0, _ := usage(pid)
+	time.Sleep(d)
+	c1, rss := usage(pid)
+	return Usage{CPUPercent: 100 * float64(c1-c0) / float64(d), RSSMiB: rss}
+}
+
+type results struct {
+	Failovers          map[string]Failover `json:"failovers"`
+	PlannedSwap        Distribution        `json:"plannedSwap"`
+	RestWritesPerMin   float64             `json:"restWritesPerServerPerMinute"`
+	RestRequestsPerMin float64             `json:"restRequestsPerServerPerMinute"`
+	SwitchoverWrites   float64             `json:"writesPerSwitchover"`
+	SwitchoverRequests float64             `json:"requestsPerSwitchover"`
+	AgentAtRest        Usage               `json:"agentAtRest"`
+	ControllerAtRest   Usage               `json:"controllerAtRestOneServer"`
+	Scale              []Scale             `json:"scale,omitempty"`
+	LeaseSeconds       float64             `json:"leaseDurationSeconds"`
+}
+
+// Scale is the controller with many HAServers (3 no-op hosts each).
+type Scale struct {
+	Servers        int     `json:"servers"`
+	AllOnlineS     float64 `json:"allOnlineSeconds"`
+	ControllerBusy Usage   `json:"controllerWhileStarting"`
+	ControllerRest Usage   `json:"controllerAtRest"`
+	ResyncS        float64 `json:"reconcileAllAfterRestartSeconds"`
+	RestartRSSMiB  float64 `json:"rssAfterRestartMiB"`
+}
+
+func TestBench(t *testing.T) {
+	runs := envInt("BENCH_RUNS", 30)
+	slow := max(5, runs/3)
+	res := results{Failovers: map[string]Failover{}, LeaseSeconds: simcluster.FastTiming.LeaseDuration.Seconds()}
+
+	sc := simcluster.Start(t, env, simcluster.FastTiming)
+	sc.StartController()
+	nodes := []string{"bn-a", "bn-b", "bn-c"}
+	for _, n := range nodes {
+		sc.StartHost(n)
+	}
+	r := &rig{t: t, sc: sc, ns: "bench", key: client.ObjectKey{Namespace: "bench", Name: "db"}, flag: filepath.Join(sc.Dir, "patrol-fail-")}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: r.ns}}
+	s.Spec.Mode = hav1alpha1.ModeServer
+	for _, n := range nodes {
+		s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: n})
+	}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	s.Spec.PatrolCommand = []string{"/bin/sh", "-c", `while [ ! -e "` + r.flag + `$HAMON_SIM_NODE" ]; do sleep 0.05; done; exit 3`}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "demo-server",
+		Command: []string{filepath.Join(sc.Bin, "demo-server")},
+		Env:     []corev1.EnvVar{{Name: "HAMON_SIM_DISK_ROOT", Value: sc.DiskRoot()}}}}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	r.settled(2)
+
+	// At rest: requests per HAServer per minute, agent and controller use,
+	// after the last start-up reports (HANode devices every 5 renewals).
+	time.Sleep(10 * time.Second)
+	rest := time.Duration(envInt("BENCH_REST", 30)) * time.Second
+	restStart := time.Now()
+	before := apiRequests(t)
+	agentUse := make(chan Usage)
+	go func() { agentUse <- measureUsage(sc.PID("bn-b-agent"), rest) }()
+	res.ControllerAtRest = measureUsage(sc.PID("manager"), rest)
+	res.AgentAtRest = <-agentUse
+	after := apiRequests(t)
+	w, a := serverRequests(before, after)
+	res.RestWritesPerMin, res.RestRequestsPerMin = w/rest.Minutes(), a/rest.Minutes()
+	for k, v := range after {
+		if d := v[0] - before[k][0]; d > 0 {
+			t.Logf("at rest: %.0f writes to %s", d, k)
+		}
+	}
+	var events corev1.EventList
+	_ = env.Client.List(context.Background(), &events)
+	for _, e := range events.Items {
+		recent := e.Series != nil && e.Series.LastObservedTime.After(restStart)
+		if recent || e.LastTimestamp.After(restStart) || e.EventTime.After(restStart) || e.CreationTimestamp.After(restStart) {
+			t.Logf("at rest: event %s/%s %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
+		}
+	}
+
+	back := func(old string) {
+		r.request(hav1alpha1.ActionBegin, old)
+		r.settled(2)
+	}
+	var crash, patrol, loss, part []sample
+	var swWrites, swAll float64
+	for i := range runs {
+		old := r.get().Status.ActiveNode
+		b0 := apiRequests(t)
+		crash = append(crash, r.timeline(old, func() { sc.KillServer(old, r.ns, r.pod(old), syscall.SIGKILL) }))
+		w, a := serverRequests(b0, apiRequests(t))
+		swWrites, swAll = swWrites+w, swAll+a
+		back(old)
+		t.Logf("crash %d/%d: %.0f ms", i+1, runs, crash[len(crash)-1].total)
+	}
+	res.SwitchoverWrites, res.SwitchoverRequests = swWrites/float64(runs), swAll/float64(runs)
+	for i := range runs {
+		old := r.get().Status.ActiveNode
+		patrol = append(patrol, r.timeline(old, func() { _ = os.WriteFile(r.flag+old, nil, 0o600) }))
+		_ = os.Remove(r.flag + old)
+		back(old)
+		t.Logf("patrol %d/%d: %.0f ms", i+1, runs, patrol[len(patrol)-1].total)
+	}
+	var swaps []float64
+	for range runs {
+		old := r.get().Status.ActiveNode
+		sw := r.timeline(old, func() { r.request(hav1alpha1.ActionSwap, "") })
+		swaps = append(swaps, sw.total)
+		r.settled(2)
+	}
+	for i := range slow {
+		old := r.get().Status.ActiveNode
+		loss = append(loss, r.timeline(old, func() { sc.HostDown(old) }))
+		sc.RebootHost(old)
+		r.settled(2)
+		t.Logf("host loss %d/%d: %.0f ms", i+1, slow, loss[len(loss)-1].total)
+	}
+	for i := range slow {
+		old := r.get().Status.ActiveNode
+		part = append(part, r.timeline(old, func() { sc.Partition(old) }))
+		sc.Heal(old)
+		sc.RebootHost(old) // a fenced host rejoins after a reboot
+		r.settled(2)
+		t.Logf("partition %d/%d: %.0f ms", i+1, slow, part[len(part)-1].total)
+	}
+	res.Failovers["serverCrash"] = failover(crash)
+	res.Failovers["patrolFailure"] = failover(patrol)
+	res.Failovers["hostLoss"] = failover(loss)
+	res.Failovers["partition"] = failover(part)
+	res.PlannedSwap = distribution(swaps)
+	sc.StopAll()
+
+	scales := os.Getenv("BENCH_SCALE")
+	if scales == "" {
+		scales = "1000,5000"
+	}
+	for f := range strings.SplitSeq(scales, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			res.Scale = append(res.Scale, scale(t, n))
+		}
+	}
+	report(t, res)
+}
+
+// scale runs n Monitor-mode HAServers on three no-op hosts.
+func scale(t *testing.T, n int) Scale {
+	t.Helper()
+	sc := simcluster.Start(t, env, simcluster.FastTiming)
+	sc.HostArgs = []string{"--noop", "--interval=1s"}
+	metrics := fmt.Sprintf("127.0.0.1:%d", 18000+n%1000)
+	sc.StartController("--metrics-bind-address=" + metrics)
+	nodes := []string{fmt.Sprintf("sc%d-a", n), fmt.Sprintf("sc%d-b", n), fmt.Sprintf("sc%d-c", n)}
+	for _, node := range nodes {
+		sc.StartHost(node)
+	}
+	ns := fmt.Sprintf("scale-%d", n)
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	out := Scale{Servers: n}
+	start := time.Now()
+	busy := make(chan Usage)
+	go func() { busy <- measureUsage(sc.PID("manager"), 20*time.Second) }()
+	for i := range n {
+		s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%05d", i), Namespace: ns}}
+		s.Spec.Mode = hav1alpha1.ModeMonitor
+		for _, node := range nodes {
+			s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: node})
+		}
+		s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "noop", Command: []string{"noop"}}}
+		if err := env.Client.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	countOnline := func() int {
+		var list hav1alpha1.HAServerList
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return 0
+		}
+		k := 0
+		for i := range list.Items {
+			if online(&list.Items[i]) {
+				k++
+			}
+		}
+		return k
+	}
+	testenv.Eventually(t, 30*time.Minute, fmt.Sprintf("%d servers Online", n), func() bool {
+		time.Sleep(time.Second)
+		return countOnline() == n
+	})
+	out.AllOnlineS = time.Since(start).Seconds()
+	out.ControllerBusy = <-busy
+	time.Sleep(5 * time.Second)
+	out.ControllerRest = measureUsage(sc.PID("manager"), 20*time.Second)
+
+	// Restart the controller: how long until it has reconciled them all.
+	sc.Kill("manager")
+	restart := time.Now()
+	sc.StartController("--metrics-bind-address=" + metrics)
+	testenv.Eventually(t, 30*time.Minute, "every server reconciled after the restart", func() bool {
+		time.Sleep(200 * time.Millisecond)
+		total, depth, ok := controllerProgress(metrics)
+		return ok && total >= float64(n) && depth == 0
+	})
+	out.ResyncS = time.Since(restart).Seconds()
+	_, out.RestartRSSMiB = usage(sc.PID("manager"))
+	t.Logf("scale %d: all Online in %.0f s; reconciled after a restart in %.1f s", n, out.AllOnlineS, out.ResyncS)
+	sc.StopAll()
+	return out
+}
+
+// controllerProgress reads the controller's metrics: reconciles of
+// HAServers so far and the work queue's depth.
+func controllerProgress(addr string) (total, depth float64, ok bool) {
+	raw, err := httpGet("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0, false
+	}
+	for l := range strings.SplitSeq(raw, "\n") {
+		v := func() float64 { f, _ := strconv.ParseFloat(l[strings.LastIndex(l, " ")+1:], 64); return f }
+		switch {
+		case strings.HasPrefix(l, "controller_runtime_reconcile_total{") && strings.Contains(l, `controller="haserver"`):
+			total += v()
+		case strings.HasPrefix(l, "workqueue_depth{") && strings.Contains(l, `name="haserver"`):
+			depth += v()
+		}
+	}
+	return total, depth, true
+}
+
+func report(t *testing.T, r results) {
+	t.Helper()
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("\nhamon bench: 3 simulated hosts (processes), one Server-mode HAServer with a shared disk, lease %.0f s\n\n", r.LeaseSeconds)
+	p("%-14s %-11s %5s %8s %8s %8s %8s   %s\n", "failover", "part", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "reference (REFERENCE.md §3)")
+	refs := map[string]string{
+		"serverCrash":   "Pacemaker: monitor interval + restart, tens of s; CNPG pod failure: seconds to tens of s",
+		"patrolFailure": "Pacemaker: monitor interval (10-60 s) + stop/start",
+		"hostLoss":      "CNPG node kill 40-80 s; medik8s SNR defaults 6-9 min; plain k8s 5-6+ min",
+		"partition":     "medik8s SNR/FAR: minutes; plain k8s StatefulSet: never without manual action",
+	}
+	for _, k := range []string{"serverCrash", "patrolFailure", "hostLoss", "partition"} {
+		f := r.Failovers[k]
+		parts := []struct {
+			name string
+			d    Distribution
+		}{{"total", f.Total}, {"detection", f.Detection}, {"fencing", f.Fencing}, {"activation", f.Activation}}
+		for i, part := range parts {
+			name, ref := "", ""
+			if i == 0 {
+				name, ref = k, refs[k]
+			}
+			p("%-14s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", name, part.name,
+				part.d.Runs, part.d.P50ms, part.d.P90ms, part.d.P99ms, part.d.MaxMs, ref)
+		}
+	}
+	d := r.PlannedSwap
+	p("%-14s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", "plannedSwap", "total", d.Runs, d.P50ms, d.P90ms, d.P99ms, d.MaxMs,
+		"CNPG switchover / pcs move: seconds")
+	p("\nhost loss: p50 %.2f× the lease duration (target ≤ lease + 2 s)\n", r.Failovers["hostLoss"].Total.P50ms/1000/r.LeaseSeconds)
+	p("\nAPI requests for the HAServer (haservers, pods, hanodes, events; not node Leases):\n")
+	p("  at rest:         %.1f writes/min, %.1f requests/min (target 0 writes)\n", r.RestWritesPerMin, r.RestRequestsPerMin)
+	p("  per switchover:  %.1f writes, %.1f requests (server crash, to the new active Online)\n", r.SwitchoverWrites, r.SwitchoverRequests)
+	p("\nat rest: node agent %.2f%% of a core, %.0f MiB RSS; controller (1 server) %.2f%% of a core, %.0f MiB RSS\n",
+		r.AgentAtRest.CPUPercent, r.AgentAtRest.RSSMiB, r.ControllerAtRest.CPUPercent, r.ControllerAtRest.RSSMiB)
+	if len(r.Scale) > 0 {
+		p("\n%-8s %12s %18s %17s %17s %10s   %s\n", "servers", "all Online s", "ctl CPU% starting", "ctl CPU% at rest",
+			"ctl RSS MiB rest", "resync s", "target")
+		for _, s := range r.Scale {
+			p("%-8d %12.0f %18.1f %17.2f %17.0f %10.1f   5,000: resync < 60 s, RSS < 300 MiB\n", s.Servers, s.AllOnlineS,
+				s.ControllerBusy.CPUPercent, s.ControllerRest.CPUPercent, s.ControllerRest.RSSMiB, s.ResyncS)
+		}
+	}
+	fmt.Print(b.String())
+	root := testenv.RepoRoot()
+	if err := os.MkdirAll(filepath.Join(root, "bin", "bench"), 0o750); err == nil {
+		data, _ := json.MarshalIndent(r, "", "  ")
+		_ = os.WriteFile(filepath.Join(root, "bin", "bench", "latest.json"), data, 0o600)
+		_ = os.WriteFile(filepath.Join(root, "bin", "bench", "latest.txt"), []byte(b.String()), 0o600)
+	}
+}
