@@ -56,3 +56,33 @@ func TestSysfsResolverRejectsHostileNames(t *testing.T) {
 		t.Fatal("a slave named ..evil was accepted")
 	}
 }
+
+// What sysfs and /dev say is untrusted: whatever the link target, slave
+// names and uuid, Resolve never panics and never returns a path outside
+// /dev or one that is not a kernel device name.
+func FuzzSysfsResolver(f *testing.F) {
+	f.Add("../dm-3", "sdb", "sdc", "mpath-3600", "/dev/mapper/mpatha")
+	f.Add("../../etc", "..", "sdx", "", "3600")
+	f.Add("dm-1/../../x", "sd b", "a/b", "mpath-x\x00", "/dev/mapper/../../etc/passwd")
+	f.Fuzz(func(t *testing.T, target, slave1, slave2, uuid, device string) {
+		root := t.TempDir()
+		sys, dev := filepath.Join(root, "sys"), filepath.Join(root, "dev")
+		_ = os.MkdirAll(filepath.Join(dev, "mapper"), 0o750)
+		_ = os.MkdirAll(filepath.Join(sys, "block", "dm-3", "dm"), 0o750)
+		for _, s := range []string{slave1, slave2} {
+			_ = os.MkdirAll(filepath.Join(sys, "block", "dm-3", "slaves", s), 0o750)
+		}
+		_ = os.WriteFile(filepath.Join(sys, "block", "dm-3", "dm", "uuid"), []byte(uuid), 0o600)
+		_ = os.Symlink(target, filepath.Join(dev, "mapper", "mpatha"))
+		d, err := SysfsResolver{SysRoot: sys, DevRoot: dev}.Resolve(device)
+		if err != nil {
+			return
+		}
+		for _, p := range d.Paths {
+			dp, ok := p.(DevicePath)
+			if !ok || filepath.Dir(dp.Dev) != dev || !kernelName.MatchString(filepath.Base(dp.Dev)) {
+				t.Fatalf("Resolve(%q) gave the path %v", device, p)
+			}
+		}
+	})
+}
