@@ -198,7 +198,9 @@ func (r *rig) timeline(old string, fault func()) sample {
 			return sample{total: ms(now.Sub(t0)), detect: ms(tDetect.Sub(t0)), fence: ms(tFence.Sub(tDetect)), activate: ms(now.Sub(tFence))}
 		}
 	}
-	r.t.Fatalf("no new active within 90 s of the fault on %s", old)
+	cur := r.get()
+	r.t.Fatalf("no new active within 90 s of the fault on %s: phase %s active %q switchover %+v hosts %+v", old,
+		cur.Status.Phase, cur.Status.ActiveNode, cur.Status.Switchover, cur.Status.Hosts)
 	return sample{}
 }
 

@@ -102,6 +102,8 @@ func (s *stoppedPods) Stop(_ context.Context, c cri.Container, _ time.Duration) 
 	return nil
 }
 
+func (s *stoppedPods) Running(context.Context, cri.Container) (bool, error) { return true, nil }
+
 // Exec answers the termCommand; the process tests (process_test.go) run
 // commands through a real CRI server.
 func (s *stoppedPods) Exec(context.Context, cri.Container, []string, time.Duration) (cri.ExecResult, error) {

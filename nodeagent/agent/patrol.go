@@ -116,6 +116,13 @@ func (a *Agent) runPatrol(ctx context.Context, nn types.NamespacedName, ct cri.C
 			}
 			continue
 		}
+		// A command that ended with its container is not the patrol's
+		// finding: the container's end is the server's, which the kubelet
+		// reports.
+		if running, err := a.Runtime.Running(ctx, ct); err == nil && !running {
+			log.V(1).Info("The patrolCommand ended with its container", "exitCode", res.ExitCode)
+			return
+		}
 		msg := fmt.Sprintf("patrolCommand exited with code %d", res.ExitCode)
 		if res.Output != "" {
 			msg += ": " + res.Output

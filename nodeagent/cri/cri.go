@@ -62,6 +62,8 @@ type Runtime interface {
 	// Stop stops the container: SIGTERM, then SIGKILL after grace. A
 	// container that is not running is not an error.
 	Stop(ctx context.Context, c Container, grace time.Duration) error
+	// Running says the container runs.
+	Running(ctx context.Context, c Container) (bool, error)
 }
 
 // Client is a Runtime over a CRI socket.
@@ -154,6 +156,15 @@ func capped(b []byte) []byte {
 		return b[:MaxOutput]
 	}
 	return b
+}
+
+// Running implements Runtime.
+func (c *Client) Running(ctx context.Context, ct Container) (bool, error) {
+	_, err := c.find(ctx, ct)
+	if errors.Is(err, ErrNoContainer) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Stop implements Runtime.

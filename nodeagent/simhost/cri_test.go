@@ -60,6 +60,9 @@ func TestCRIClientAgainstSimulatedRuntime(t *testing.T) {
 	startProc(t, h, "uid-2", "ns", "other")
 	c := cri.Container{Namespace: "ns", Pod: "db-a", Name: "server"}
 
+	if ok, err := rt.Running(ctx, c); !ok || err != nil {
+		t.Fatalf("Running: %v %v", ok, err)
+	}
 	res, err := rt.Exec(ctx, c, []string{"/bin/sh", "-c", `echo "on $HAMON_SIM_NODE"; exit 7`}, 5*time.Second)
 	if err != nil || res.ExitCode != 7 || res.Output != "on n1\n" {
 		t.Fatalf("Exec: %+v %v, want exit 7 with the container's environment", res, err)
@@ -104,6 +107,9 @@ func TestCRIClientAgainstSimulatedRuntime(t *testing.T) {
 	}
 	if err := rt.Stop(ctx, c, time.Second); err != nil {
 		t.Fatalf("stopping a stopped container: %v", err)
+	}
+	if ok, err := rt.Running(ctx, c); ok || err != nil {
+		t.Fatalf("Running after Stop: %v %v", ok, err)
 	}
 	if _, err := rt.Exec(ctx, c, []string{"true"}, time.Second); !errors.Is(err, cri.ErrNoContainer) {
 		t.Fatalf("exec in a stopped container: %v, want ErrNoContainer", err)
