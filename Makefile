@@ -48,7 +48,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in hack/tools).
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags e2e,bench,soak ./...
 
 .PHONY: lint-fix
 lint-fix: ## Run golangci-lint and fix what it can.
@@ -103,6 +103,10 @@ cluster-up: control-plane-bin ## Start test-cluster's local cluster (nodes hc-a,
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster and undo what it changed on the machine.
 	hack/cluster/cluster.sh down
+
+.PHONY: soak
+soak: control-plane-bin ## Random faults on three simulated hosts, checking one active and no overlapping writers (HAMON_SOAK_SEED, HAMON_SOAK_STEPS).
+	go test -count=1 -tags e2e,soak -run TestSoak -timeout 120m -v ./hack/e2e/ 2>&1 | grep -E --line-buffered 'soak_test.go|e2e_test.go|^(FAIL|ok|---)'
 
 .PHONY: fuzz
 fuzz: ## Fuzz the state machine for FUZZTIME (default 2m).

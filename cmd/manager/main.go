@@ -64,7 +64,8 @@ func main() {
 	}
 }
 
-func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing, disks controllers.DiskAllowList) error {
+func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing,
+	disks controllers.DiskAllowList) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
