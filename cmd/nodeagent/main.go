@@ -26,6 +26,7 @@ import (
 	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/multipath"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
 )
@@ -116,6 +117,7 @@ func run(o options) error {
 	cancel()
 	if o.simRoot != "" {
 		a.Disks = simdisk.Resolver{Root: o.simRoot, Initiator: o.node, Ports: strings.Split(o.simPorts, ",")}
+		a.Multipath = &multipath.Recorder{} // no multipathd on a simulated host
 		record := o.simOSRecord
 		if record == "" {
 			record = filepath.Join(o.simRoot, o.node+".os-terminated")
@@ -127,6 +129,7 @@ func run(o options) error {
 		}}
 	} else {
 		a.Disks = scsipr.SysfsResolver{}
+		a.Multipath = multipath.New()
 		a.OS = fencing.Linux{Action: action, Log: func(m string) { ctrl.Log.Info(m) }}
 	}
 	if err := a.SetupWithManager(mgr); err != nil {

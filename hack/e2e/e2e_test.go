@@ -271,15 +271,17 @@ func TestMultiStandby_FirstStandbyFailsToStart(t *testing.T) {
 	w.writers(w.node(0), w.node(2))
 }
 
-// The controller killed in the middle of a switchover: a new one finishes
-// it, once.
+// The controller killed in the middle of a (planned) switchover: a new one
+// finishes it, once.
 func TestControllerKilledMidSwitchover(t *testing.T) {
 	w := newWorld(t, "ctlkill", 2)
-	w.server(nil)
+	// A slow termination keeps the switchover under way long enough to
+	// kill the controller in the middle of it.
+	w.server(func(s *hav1alpha1.HAServerSpec) { s.TermCommand = []string{"/bin/sleep", "3"} })
 	w.waitOnline(w.node(0), 60*time.Second)
 	before := len(w.get().Status.Switchovers)
 	time.Sleep(500 * time.Millisecond)
-	w.sc.KillServer(w.node(0), w.ns, w.pod(w.node(0)), syscall.SIGKILL)
+	w.request(hav1alpha1.ActionSwap, "swap-1")
 	testenv.Eventually(t, 20*time.Second, "a switchover under way", func() bool { return w.get().Status.Switchover != nil })
 	w.sc.Kill("manager")
 	time.Sleep(time.Second)

@@ -31,6 +31,7 @@ import (
 	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/multipath"
 	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 )
@@ -57,9 +58,12 @@ type Agent struct {
 	// Runtime reaches the node's container runtime (CRI): the agent stops
 	// servers and runs their patrolCommand through it, without the API server.
 	Runtime cri.Runtime
-	OS      fencing.Terminator
-	Timing  lease.Timing
-	Now     func() time.Time
+	// Multipath tells multipathd the node's key for the maps it holds, so
+	// that a path multipathd adds or reinstates is registered too; nil: not told.
+	Multipath multipath.Daemon
+	OS        fencing.Terminator
+	Timing    lease.Timing
+	Now       func() time.Time
 
 	// lastServers and lastProbes belong to the DeviceReport loop (one goroutine).
 	lastServers []hav1alpha1.HAServer
@@ -113,7 +117,7 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	prev := a.report(ctx, key)
 	next := prev
 	next.Key = key
-	a.reserve(&s, &next)
+	a.reserve(ctx, &s, &next)
 	a.agentRequests(ctx, &s, &next)
 	requeue := a.watchKey(ctx, &s, &next)
 	a.patrol(ctx, &s, &next)
@@ -131,7 +135,7 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 
 // reserve takes the reservation when the controller asks this node to, for
 // the epoch it names, once.
-func (a *Agent) reserve(s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
+func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
 	sw := s.Status.Switchover
 	if sw == nil || sw.Stage != "Reserving" || s.Status.TargetNode != a.Node {
 		return
@@ -156,6 +160,39 @@ func (a *Agent) reserve(s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) 
 		return
 	}
 	r.Reservation = hav1alpha1.ReservationHeld
+	if msg := a.tellMultipathd(ctx, s, true); msg != "" {
+		r.Message = truncate(strings.TrimPrefix(r.Message+"; "+msg, "; "), 1000)
+	}
+}
+
+// tellMultipathd gives multipathd this node's key for every map of s (held:
+// after taking the disks) or takes it back (after giving them up or losing
+// them). A failure does not undo the reservation: it is logged and
+// returned for the report, since a reinstated path would then not be
+// registered (a write through it gets RESERVATION CONFLICT until the next
+// takeover).
+func (a *Agent) tellMultipathd(ctx context.Context, s *hav1alpha1.HAServer, held bool) string {
+	if a.Multipath == nil {
+		return ""
+	}
+	var failed []string
+	for _, d := range s.Spec.SharedDisks {
+		m, ok := strings.CutPrefix(d.Device, "/dev/mapper/")
+		if !ok {
+			continue // a WWID: multipathd names the map itself; only /dev/mapper names are told
+		}
+		var err error
+		if held {
+			err = a.Multipath.SetKey(ctx, m, a.Key)
+		} else {
+			err = a.Multipath.ClearKey(ctx, m)
+		}
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Telling multipathd the reservation key", "map", m, "held", held)
+			failed = append(failed, fmt.Sprintf("multipathd %s: %v", m, err))
+		}
+	}
+	return strings.Join(failed, "; ")
 }
 
 func describeReport(rep scsipr.Report) string {
@@ -190,6 +227,7 @@ func (a *Agent) agentRequests(ctx context.Context, s *hav1alpha1.HAServer, r *ha
 			err = a.SCSI.Release(disks, a.Key, reservationType(s))
 			if err == nil {
 				r.Reservation = hav1alpha1.ReservationReleased
+				a.tellMultipathd(ctx, s, false)
 			}
 		case rq.Action == hav1alpha1.AgentClearReservation:
 			err = a.SCSI.Clear(disks, a.Key)
@@ -234,6 +272,7 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 	}
 	ctrl.LoggerFrom(ctx).Info("This node's reservation key was preempted: stopping the server here", "haserver", s.Name)
 	r.KeyPreempted, r.Reservation = true, hav1alpha1.ReservationReleased
+	a.tellMultipathd(ctx, s, false)
 	r.Message = "key preempted by another host: server stopped here"
 	if err := a.stopServer(ctx, s); err != nil {
 		r.Message = truncate("key preempted; stopping the server failed: "+err.Error(), 1000)

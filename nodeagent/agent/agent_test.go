@@ -27,6 +27,7 @@ import (
 	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
+	"github.com/hamon-ha/hamon/nodeagent/multipath"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
 )
@@ -176,6 +177,7 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	timing := lease.Timing{Duration: 3 * time.Second, Renew: 500 * time.Millisecond, SelfFence: 2 * time.Second}
 	stopped := &stoppedPods{}
 	agents := map[string]*Agent{}
+	mpath := map[string]*multipath.Recorder{}
 	stops := map[string]func(){}
 	for _, n := range []string{"ag-a", "ag-b"} {
 		a := &Agent{
@@ -185,6 +187,8 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 			Runtime: stopped, Timing: timing,
 			OS: fencing.Recorder{File: filepath.Join(root, n+"-os-terminated")},
 		}
+		mpath[n] = &multipath.Recorder{}
+		a.Multipath = mpath[n]
 		agents[n] = a
 		stops[n] = run(t, n, func(mgr ctrl.Manager) error { a.Client = mgr.GetClient(); return a.SetupWithManager(mgr) })
 	}
@@ -299,6 +303,11 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	}
 	if len(hn.Status.Servers) != 1 || hn.Status.Servers[0].Reservation != hav1alpha1.ReservationHeld || hn.Status.Servers[0].Epoch != 2 {
 		t.Fatalf("ag-b's report %+v", hn.Status.Servers)
+	}
+	// multipathd was told ag-b's key for mpatha, so a path it reinstates
+	// is registered too.
+	if st, err := mpath["ag-b"].State(ctx, "mpatha"); err != nil || st.Key != agents["ag-b"].Key || !st.Registered {
+		t.Fatalf("multipathd on ag-b has %+v (%v), want ag-b's key, registered", st, err)
 	}
 	// The host half of monshow: ag-b's HANode shows the disk, its paths,
 	// and ag-b's key as the only registrant and the holder; a failed path
