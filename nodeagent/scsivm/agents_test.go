@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,10 +72,18 @@ func bDisks(f fabric) staticDisks {
 }
 
 // runtimeRecorder is the container runtime: it records what the agent
-// stops (the agent's decision; there is no container in the guest).
+// stops (the agent's decision; there is no container in the guest). The
+// embedded interface is nil: a method the tests do not expect panics.
 type runtimeRecorder struct {
+	cri.Runtime
 	mu      sync.Mutex
 	stopped []string
+}
+
+func (r *runtimeRecorder) Running(_ context.Context, c cri.Container) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !slices.Contains(r.stopped, c.String()), nil
 }
 
 func (r *runtimeRecorder) Exec(context.Context, cri.Container, []string, time.Duration) (cri.ExecResult, error) {
@@ -98,7 +107,6 @@ func (r *runtimeRecorder) Stopped() []string {
 // to the kernel log first, so the serial console shows it even when the
 // guest is gone a moment later.
 type osTerminator struct {
-	t     *testing.T
 	mu    sync.Mutex
 	calls []string
 }
@@ -129,7 +137,7 @@ type host struct {
 
 func newHost(t *testing.T, api client.Client, node string, disks agent.DiskResolver) *host {
 	t.Helper()
-	h := &host{api: api, runtime: &runtimeRecorder{}, os: &osTerminator{t: t}}
+	h := &host{api: api, runtime: &runtimeRecorder{}, os: &osTerminator{}}
 	h.Agent = &agent.Agent{
 		Client: api, Node: node, Namespace: "hamon-system", BootID: "boot-" + node,
 		Key: agent.KeyFor(cluster, node), Disks: disks, SCSI: scsipr.Client{Timeout: 5 * time.Second, Retries: 5},
@@ -299,7 +307,6 @@ func contains(s string, subs ...string) bool {
 // refuseOS stands in for the OS terminator where a termination is
 // expected but would end the scenario too early.
 type refuseOS struct {
-	t     *testing.T
 	mu    sync.Mutex
 	calls []string
 }

@@ -369,10 +369,10 @@ func TestAllPathsFailWhileTerminating(t *testing.T) {
 	t.Fatalf("the OS was not terminated %v after the agent asked (%v): reboot(2) returned", time.Since(start), a.os.Calls())
 }
 
-// Scenario 4: a path that comes back as a new I_T nexus, or that lost its
-// registration, is registered again by multipathd when the agent told it
-// the key (nodeagent/multipath); without that a write through it hits a
-// reservation conflict.
+// Scenario 4: a path that lost its registration and is added again (its
+// session logs in anew) or reinstated after a failure is registered again
+// by multipathd once the agent told it the key (nodeagent/multipath);
+// without that, a write through it hits a reservation conflict.
 func TestReinstatedPathRegistered(t *testing.T) {
 	f := guest(t)
 	ctx := context.Background()
@@ -517,11 +517,11 @@ func TestQueueingDoesNotHangTheWatch(t *testing.T) {
 	a := newHost(t, newAPI(t), nodeA, scsipr.SysfsResolver{})
 	takeOver(t, a, "db", 1)
 	putServer(t, a.api, "db", nodeA, phaseTerminating, 1)
-	a.OS = &refuseOS{t: t} // scenario 3b shows the real termination; here it would end the test
+	a.OS = &refuseOS{} // scenario 3b shows the real termination; here it would end the test
 
-	step(t, "no_path_retry queue (and iSCSI recovery_tmo 30 s through fast_io_fail_tmo)")
+	step(t, "no_path_retry queue (and iSCSI recovery_tmo 15 s through fast_io_fail_tmo)")
 	if err := os.WriteFile("/etc/multipath/conf.d/queue.conf",
-		[]byte("overrides {\n\tno_path_retry queue\n\tfast_io_fail_tmo 30\n}\n"), 0o644); err != nil {
+		[]byte("overrides {\n\tno_path_retry queue\n\tfast_io_fail_tmo 15\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	mpathd(t, "reconfigure")
@@ -611,7 +611,7 @@ func TestQueueingDoesNotHangTheWatch(t *testing.T) {
 	waitFor(t, "both paths up", 30*time.Second, func() bool { return pathsUp(t, f) == 2 })
 
 	step(t, "the transport hangs (lo down): the iSCSI sessions block and so does every command to A's paths")
-	a.OS = &refuseOS{t: t}
+	a.OS = &refuseOS{}
 	deleteServer(t, a.api, "db")
 	putServer(t, a.api, "db2", nodeA, phaseTerminating, 1)
 	must(t, 5*time.Second, "ip", "link", "set", "lo", "down")
