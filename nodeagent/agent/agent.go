@@ -266,7 +266,11 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 	if err != nil {
 		return a.Timing.Renew
 	}
-	holds, err := a.SCSI.Holds(disks, a.Key)
+	timeout := a.SCSI.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	holds, err := bounded(timeout, func() (bool, error) { return a.SCSI.Holds(disks, a.Key) })
 	if err != nil || holds {
 		return a.Timing.Renew
 	}

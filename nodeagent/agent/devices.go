@@ -93,6 +93,16 @@ func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathR
 		timeout = 5 * time.Second
 	}
 	results := pathwatch.Check(d.Paths, timeout)
+	// Keys and holder are read only through the paths that just answered,
+	// and within the timeout: a command on a path whose transport is
+	// recovering waits in the blocked queue, where its own timeout has not
+	// even started (seen on a real kernel, make test-scsi).
+	alive := scsipr.Disk{Name: d.Name}
+	for i, r := range results {
+		if !r.Failed() {
+			alive.Paths = append(alive.Paths, d.Paths[i])
+		}
+	}
 	for _, r := range results {
 		ps := hav1alpha1.PathStatus{Name: r.Path, State: hav1alpha1.PathActive}
 		if r.Failed() {
@@ -100,12 +110,16 @@ func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathR
 		}
 		st.Paths = append(st.Paths, ps)
 	}
-	if keys, err := a.SCSI.ReadKeys(d); err == nil {
+	if len(alive.Paths) == 0 {
+		return st, results
+	}
+	if keys, err := bounded(timeout, func() (scsipr.Keys, error) { return a.SCSI.ReadKeys(alive) }); err == nil {
 		for _, k := range keys.Keys {
 			st.RegisteredKeys = append(st.RegisteredKeys, fmt.Sprintf("%016x", uint64(k)))
 		}
 	}
-	if res, err := a.SCSI.ReadReservation(d); err == nil && res.Held {
+	res, err := bounded(timeout, func() (scsipr.Reservation, error) { return a.SCSI.ReadReservation(alive) })
+	if err == nil && res.Held {
 		st.HolderKey, st.ReservationType = fmt.Sprintf("%016x", uint64(res.Key)), res.Type.String()
 	}
 	return st, results
@@ -140,5 +154,29 @@ func (a *Agent) kickPathWatch() {
 	select {
 	case a.kickChan() <- struct{}{}:
 	default:
+	}
+}
+
+// bounded runs f in its own goroutine and gives up after d: SCSI commands
+// on a blocked queue (no_path_retry queue) must not hang the agent. The
+// goroutine ends when the I/O does.
+func bounded[T any](d time.Duration, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-timer.C:
+		var zero T
+		return zero, fmt.Errorf("no answer in %s (I/O queued on a failed path?)", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,5 +124,18 @@ func TestPathRuleCritical(t *testing.T) {
 	case <-a.kickChan():
 	default:
 		t.Fatal("a kick was lost")
+	}
+}
+
+func TestBoundedGivesUp(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	start := time.Now()
+	_, err := bounded(50*time.Millisecond, func() (int, error) { <-release; return 1, nil })
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("bounded waited for a blocked call: %v after %s", err, time.Since(start))
+	}
+	if v, err := bounded(time.Second, func() (int, error) { return 7, nil }); v != 7 || err != nil {
+		t.Fatalf("bounded lost the answer: %d %v", v, err)
 	}
 }

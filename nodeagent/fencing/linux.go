@@ -4,14 +4,20 @@ package fencing
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Linux terminates the OS with reboot(2), after a sync so that the local
-// (not shared) file systems lose nothing.
+// (not shared) file systems lose nothing — bounded by SyncTimeout: with
+// every path of a multipath map failed and "no_path_retry queue", sync(2)
+// blocks on the map's dirty pages until a path comes back, which is exactly
+// when KAMN726-E must not wait (seen on a real kernel, make test-scsi).
 type Linux struct {
-	Action Action
+	// SyncTimeout bounds the sync before reboot(2); 0 means 2 s.
+	SyncTimeout time.Duration
+	Action      Action
 	// Log is told before acting: the last words of the host.
 	Log func(msg string)
 }
@@ -34,7 +40,19 @@ func (l Linux) Terminate(reason string) error {
 	if l.Log != nil {
 		l.Log(fmt.Sprintf("Terminating the OS (%s): %s", l.Action, reason))
 	}
-	unix.Sync()
+	timeout := l.SyncTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	synced := make(chan struct{})
+	go func() { unix.Sync(); close(synced) }()
+	select {
+	case <-synced:
+	case <-time.After(timeout):
+		if l.Log != nil {
+			l.Log(fmt.Sprintf("sync(2) did not return in %s (I/O queued on a failed disk): rebooting without it", timeout))
+		}
+	}
 	if err := unix.Reboot(cmd); err != nil {
 		return fmt.Errorf("reboot(2) %s: %w", l.Action, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
@@ -120,7 +121,20 @@ func Check(paths []scsipr.Path, timeout time.Duration) []PathResult {
 	done := make(chan answer, len(paths)) // buffered: a late answer never blocks
 	for i, p := range paths {
 		results[i].Path = p.Name()
+		// The key tells paths apart across disks: two disks' paths can
+		// share a name (a simulated nexus), never a type and value.
+		key := fmt.Sprintf("%T %v", p, p)
+		if since, busy := startProbe(key); busy {
+			// The last probe of this path has not come back: no second
+			// goroutine, thread and fd stuck on the same transport.
+			results[i].Err = &scsipr.Error{Kind: scsipr.KindTransport,
+				Detail: "the previous check has not answered for " + time.Since(since).Round(time.Millisecond).String()}
+			answered[i] = true
+			done <- answer{i, results[i].Err}
+			continue
+		}
 		go func() {
+			defer endProbe(key)
 			r, err := p.Do(scsipr.TestUnitReadyCDB(), nil, 0, timeout)
 			if err == nil {
 				err = r.Err()
@@ -144,4 +158,26 @@ func Check(paths []scsipr.Path, timeout time.Duration) []PathResult {
 		}
 	}
 	return results
+}
+
+// pending holds the paths whose probe has not come back, with its start.
+var (
+	pendingMu sync.Mutex
+	pending   = map[string]time.Time{}
+)
+
+func startProbe(path string) (since time.Time, busy bool) {
+	pendingMu.Lock()
+	defer pendingMu.Unlock()
+	if t, ok := pending[path]; ok {
+		return t, true
+	}
+	pending[path] = time.Now()
+	return time.Time{}, false
+}
+
+func endProbe(path string) {
+	pendingMu.Lock()
+	defer pendingMu.Unlock()
+	delete(pending, path)
 }

@@ -3,6 +3,7 @@ package pathwatch
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +85,39 @@ func TestCheckDoesNotHangOnBlockedIO(t *testing.T) {
 	}
 	if d := Decide(ActiveTerminating, "mpatha", res); !d.Warn || d.AllFailed {
 		t.Fatalf("%+v", d)
+	}
+}
+
+type countingStuckPath struct {
+	name    string
+	release chan struct{}
+	calls   *atomic.Int32
+}
+
+func (p countingStuckPath) Name() string { return p.name }
+func (p countingStuckPath) Do([]byte, []byte, int, time.Duration) (scsipr.Result, error) {
+	p.calls.Add(1)
+	<-p.release
+	return scsipr.Result{}, nil
+}
+
+// A path whose last check never came back is not checked again until it
+// does (no goroutine, thread and fd piling up per round on a hung
+// transport), and counts as failed meanwhile; once it answers, it is
+// checked again.
+func TestCheckDoesNotPileUpOnAHungPath(t *testing.T) {
+	p := countingStuckPath{name: "hung-once", release: make(chan struct{}), calls: &atomic.Int32{}}
+	for range 3 {
+		if res := Check([]scsipr.Path{p}, 50*time.Millisecond); !res[0].Failed() {
+			t.Fatalf("a hung path counted as alive: %+v", res)
+		}
+	}
+	if n := p.calls.Load(); n != 1 {
+		t.Fatalf("%d probes sent down a hung path, want 1", n)
+	}
+	close(p.release)
+	time.Sleep(50 * time.Millisecond)
+	if res := Check([]scsipr.Path{p}, time.Second); res[0].Failed() || p.calls.Load() != 2 {
+		t.Fatalf("after the hung probe returned: %+v, %d probes", res, p.calls.Load())
 	}
 }

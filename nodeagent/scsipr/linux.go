@@ -65,7 +65,7 @@ func (p DevicePath) Do(cdb, dataOut []byte, dataInLen int, timeout time.Duration
 	}
 	f, err := os.OpenFile(p.Dev, os.O_RDWR|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return Result{}, fmt.Errorf("opening %s: %w", p.Dev, err)
+		return Result{}, err // *PathError: "open /dev/sdb: no such device or address"
 	}
 	defer func() { _ = f.Close() }()
 	cmd := append([]byte(nil), cdb...)
