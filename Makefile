@@ -48,7 +48,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in hack/tools).
-	$(GOLANGCI_LINT) run --allow-parallel-runners --build-tags e2e,bench,soak ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners --build-tags e2e,bench,soak,cluster,scsivm ./...
 
 .PHONY: lint-fix
 lint-fix: ## Run golangci-lint and fix what it can.

@@ -251,6 +251,11 @@ func (s *step) onExited(node string, normal bool) {
 		if after == RestartWait {
 			s.restartInPlace(h)
 		}
+		if after == Stopped && s.st.Halted == PhaseStopped && s.st.Switch == nil {
+			// monend: the server stopped everywhere leaves no reservation
+			// behind, as a normal termination does (HAMN102-I).
+			s.releaseReservation(node)
+		}
 	case Online:
 		s.activeExited(h, normal)
 	case Starting, RestartWait, StartRetry:

@@ -91,3 +91,22 @@ func TestRequest_StopStandbyWithoutNodeStopsAll(t *testing.T) {
 	h.do(Request{ID: "s", Action: ActionStopStandby})
 	h.wantCmds(StopServer{Node: "b"}, StopServer{Node: "c"})
 }
+
+// monend leaves no reservation behind: once the active copy has stopped,
+// its host is asked to release the disks.
+func TestEnd_ReleasesTheReservation(t *testing.T) {
+	cfg := cfgOf(ModeServer, "a", "b")
+	cfg.SharedDisks = true
+	h := newHarness(t, cfg)
+	h.do(Request{ID: "end-1", Action: ActionEnd})
+	cmds := h.do(ServerExited{Node: "a", Normal: true})
+	released := false
+	for _, c := range cmds {
+		if r, ok := c.(Release); ok && r.Node == "a" {
+			released = true
+		}
+	}
+	if !released || h.st.ReservationHolder != "" {
+		t.Fatalf("after monend and the stop: commands %v, holder %q", cmds, h.st.ReservationHolder)
+	}
+}

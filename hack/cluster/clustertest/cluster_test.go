@@ -1,0 +1,981 @@
+//go:build cluster
+
+// Package clustertest is make test-cluster: hamon installed with its Helm
+// chart on a real local cluster (hack/cluster/cluster.sh: kube-apiserver,
+// etcd, kube-controller-manager, kube-scheduler and three kubelets with their
+// own containerd, hc-a, hc-b and hc-c), the node agents on simulated shared
+// disks, and the faults of the simulated-host e2e suite (hack/e2e) made the
+// real way: a container killed through containerd, a failing patrol (the
+// kubelet's exec readiness probe), a host lost (all its processes killed at
+// once), a host cut off from the API server (iptables in its network
+// namespace), a planned swap with kubectl hamon; then a helm upgrade to a
+// rebuilt image and a helm uninstall. It prints a table of scenario, result
+// and seconds.
+//
+// Environment: HAMON_CLUSTER_KEEP=1 leaves the cluster (and hamon) running
+// at the end; HAMON_CLUSTER_REUSE=1 uses a cluster that is already up.
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+)
+
+const (
+	ns        = "hc-test"
+	release   = "hamon"
+	releaseNS = "hamon-system"
+	// The three nodes of hack/cluster/cluster.sh.
+	nodeA, nodeB, nodeC = "hc-a", "hc-b", "hc-c"
+	labelServer         = "ha.hamon.io/server"
+	labelRole           = "ha.hamon.io/role"
+)
+
+var (
+	root      = repoRoot()
+	clusterSh = filepath.Join(root, "hack/cluster/cluster.sh")
+	kubectl   = filepath.Join(root, "bin/k8s/kubectl")
+	helm      = filepath.Join(root, "bin/helm")
+	runDir    = envOr("HAMON_CLUSTER_RUN", filepath.Join(root, "bin/run/cluster"))
+	imagesDir = envOr("HAMON_CLUSTER_IMAGES", filepath.Join(root, "bin/cluster/images"))
+)
+
+func repoRoot() string {
+	_, f, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(f), "../../.."))
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// row is one line of the table printed at the end.
+type row struct {
+	scenario, result, detail string
+	seconds                  float64
+}
+
+type harness struct {
+	t          *testing.T
+	c          client.Client
+	cs         kubernetes.Interface
+	kubeconfig string
+	path       string // PATH with kubectl and the kubectl-hamon plugin first
+	rows       []row
+	failed     bool
+}
+
+func TestCluster(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces, mounts and cgroups (make test-cluster)")
+	}
+	h := &harness{t: t, kubeconfig: filepath.Join(runDir, "pki/admin.kubeconfig")}
+	h.path = filepath.Join(root, "bin/k8s") + ":" + filepath.Join(root, "bin/cluster/build/v1") + ":" + os.Getenv("PATH")
+	defer h.printTable()
+
+	if os.Getenv("HAMON_CLUSTER_REUSE") == "" {
+		h.step("up", "cluster up (3 nodes Ready)", func() string {
+			h.sh(10*time.Minute, clusterSh, "up")
+			return ""
+		})
+		if os.Getenv("HAMON_CLUSTER_KEEP") == "" {
+			t.Cleanup(func() {
+				if t.Failed() {
+					h.dumpLogs()
+				}
+				h.sh(5*time.Minute, clusterSh, "down")
+			})
+		}
+	}
+	if h.failed {
+		return
+	}
+	h.connect()
+
+	h.step("install", "helm install (controller + 3 agents Ready)", h.install)
+	h.step("servers", "two servers Online (duo: 2 hosts, trio: 3 hosts)", h.createServers)
+	h.step("crash", "crash: SIGKILL trio's active container (ctr task kill)", h.crash)
+	h.step("patrol", "patrol fails on duo's active (readiness probe)", h.patrolFailure)
+	h.step("hostloss", "host loss: hc-b killed (kubelet, containerd, agent, pods)", h.hostLoss)
+	h.step("partition", "partition: hc-a cut off from the API server", h.partition)
+	h.step("swap", "planned swap: kubectl hamon swap trio", h.swap)
+	h.step("upgrade", "helm upgrade to a rebuilt image (v2)", h.upgrade)
+	h.step("uninstall", "end both servers, helm uninstall", h.uninstall)
+}
+
+// step runs one scenario, times it and records its outcome; after a
+// failure the remaining scenarios are recorded as not run.
+func (h *harness) step(id, name string, fn func() string) {
+	if h.failed {
+		h.rows = append(h.rows, row{scenario: name, result: "not run"})
+		return
+	}
+	start := time.Now()
+	var detail string
+	ok := h.t.Run(id, func(t *testing.T) {
+		prev := h.t
+		h.t = t
+		defer func() { h.t = prev }()
+		detail = fn()
+	})
+	r := row{scenario: name, result: "PASS", detail: detail, seconds: time.Since(start).Seconds()}
+	if !ok {
+		r.result, h.failed = "FAIL", true
+	}
+	h.rows = append(h.rows, r)
+}
+
+func (h *harness) printTable() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-62s %-7s %8s  %s\n", "SCENARIO", "RESULT", "SECONDS", "DETAIL")
+	for _, r := range h.rows {
+		secs := "-"
+		if r.result != "not run" {
+			secs = fmt.Sprintf("%.1f", r.seconds)
+		}
+		fmt.Fprintf(&b, "%-62s %-7s %8s  %s\n", r.scenario, r.result, secs, r.detail)
+	}
+	fmt.Print(b.String())
+	_ = os.WriteFile(filepath.Join(root, "bin/cluster/latest.txt"), []byte(b.String()), 0o644)
+}
+
+// ---------------------------------------------------------------- plumbing
+
+func (h *harness) connect() {
+	cfg, err := clientcmd.BuildConfigFromFlags("", h.kubeconfig)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	scheme := clientgoscheme.Scheme
+	if err := hav1alpha1.AddToScheme(scheme); err != nil {
+		h.t.Fatal(err)
+	}
+	if h.c, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		h.t.Fatal(err)
+	}
+	if h.cs, err = kubernetes.NewForConfig(cfg); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// sh runs a command with the cluster's KUBECONFIG and fails the test when
+// it fails; it returns the output.
+func (h *harness) sh(timeout time.Duration, name string, args ...string) string {
+	h.t.Helper()
+	out, err := h.try(timeout, name, args...)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (h *harness) try(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig, "PATH="+h.path, "NO_COLOR=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (h *harness) logf(format string, args ...any) { h.t.Helper(); h.t.Logf(format, args...) }
+
+// eventually polls cond every 200 ms until it holds, and says how long that took.
+func (h *harness) eventually(limit time.Duration, what string, cond func() bool) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			h.t.Fatalf("not within %s: %s", limit, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func ctx() context.Context { return context.Background() }
+
+func (h *harness) server(name string) *hav1alpha1.HAServer {
+	h.t.Helper()
+	var s hav1alpha1.HAServer
+	for i := 0; ; i++ {
+		err := h.c.Get(ctx(), client.ObjectKey{Namespace: ns, Name: name}, &s)
+		if err == nil {
+			return &s
+		}
+		if i == 20 {
+			h.t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func hostOf(s *hav1alpha1.HAServer, node string) *hav1alpha1.HostStatus {
+	for i := range s.Status.Hosts {
+		if s.Status.Hosts[i].Node == node {
+			return &s.Status.Hosts[i]
+		}
+	}
+	return nil
+}
+
+func (h *harness) dumpLogs() {
+	logs, _ := filepath.Glob(filepath.Join(runDir, "logs", "*.log"))
+	for _, f := range logs {
+		data, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		h.t.Logf("==== %s (last %d lines)\n%s", filepath.Base(f), min(15, len(lines)),
+			strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	}
+	out, _ := h.try(time.Minute, kubectl, "get", "pods", "-A", "-o", "wide")
+	h.t.Logf("==== pods\n%s", out)
+	out, _ = h.try(time.Minute, kubectl, "get", "haservers", "-A", "-o", "wide")
+	h.t.Logf("==== haservers\n%s", out)
+	for _, c := range []string{"controller", "nodeagent"} {
+		out, _ = h.try(time.Minute, kubectl, "logs", "-n", releaseNS, "-l", "app.kubernetes.io/component="+c,
+			"--tail=30", "--prefix", "--all-containers")
+		h.t.Logf("==== %s logs\n%s", c, out)
+	}
+}
+
+// ---------------------------------------------------------------- install
+
+func (h *harness) values(tag string) string {
+	v := map[string]any{
+		"image":       map[string]any{"repository": "localhost/hamon-controller", "tag": tag, "pullPolicy": "Never"},
+		"clusterName": "hc",
+		"sharedDisks": map[string]any{"allowed": []string{"*=/dev/mapper/*"}},
+		"agent": map[string]any{
+			"imageRepository": "localhost/hamon-nodeagent",
+			// The agent acts for simulated hosts: never terminate this machine's OS.
+			"osAction": "none",
+			"extraArgs": []string{"--sim-disk-root=/var/lib/hamon-sim/disks",
+				"--boot-id-file=/var/lib/hamon-sim/boot_id"},
+			"extraVolumes": []any{map[string]any{"name": "hamon-sim",
+				"hostPath": map[string]any{"path": "/var/lib/hamon-sim", "type": "Directory"}}},
+			"extraVolumeMounts": []any{map[string]any{"name": "hamon-sim", "mountPath": "/var/lib/hamon-sim"}},
+		},
+	}
+	data, _ := json.Marshal(v)
+	f := filepath.Join(h.t.TempDir(), "values.json")
+	if err := os.WriteFile(f, data, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return f
+}
+
+func (h *harness) install() string {
+	h.sh(time.Minute, kubectl, "create", "namespace", releaseNS)
+	h.sh(time.Minute, kubectl, "label", "namespace", releaseNS, "pod-security.kubernetes.io/enforce=privileged")
+	h.sh(time.Minute, kubectl, "create", "namespace", ns)
+	start := time.Now()
+	h.sh(5*time.Minute, helm, "install", release, filepath.Join(root, "charts/hamon"), "-n", releaseNS,
+		"-f", h.values("v1"), "--wait", "--timeout", "4m")
+	waited := time.Since(start)
+	h.waitAgents(nil)
+	return fmt.Sprintf("helm --wait %.1fs; 3 HANodes, 3 Leases renewed", waited.Seconds())
+}
+
+// waitAgents waits for an agent pod Ready on every node, each node's
+// Lease renewed and HANode reported, and the controllers Ready; with a tag,
+// that they all run the images of that tag.
+func (h *harness) waitAgents(tag *string) {
+	h.t.Helper()
+	h.eventually(3*time.Minute, "an agent Ready on every node, Leases renewed", func() bool {
+		var pods corev1.PodList
+		if err := h.c.List(ctx(), &pods, client.InNamespace(releaseNS),
+			client.MatchingLabels{"app.kubernetes.io/component": "nodeagent"}); err != nil {
+			return false
+		}
+		ready := map[string]bool{}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && podReady(&p) && (tag == nil || p.Spec.Containers[0].Image == "localhost/hamon-nodeagent:"+*tag) {
+				ready[p.Spec.NodeName] = true
+			}
+		}
+		for _, n := range []string{nodeA, nodeB, nodeC} {
+			l, err := h.cs.CoordinationV1().Leases(releaseNS).Get(ctx(), n, metav1.GetOptions{})
+			if !ready[n] || err != nil || l.Spec.RenewTime == nil || time.Since(l.Spec.RenewTime.Time) > 5*time.Second {
+				return false
+			}
+			var hn hav1alpha1.HANode
+			if h.c.Get(ctx(), client.ObjectKey{Name: n}, &hn) != nil || hn.Status.BootID == "" {
+				return false
+			}
+		}
+		return true
+	})
+	h.eventually(2*time.Minute, "the controllers Ready", func() bool {
+		d, err := h.cs.AppsV1().Deployments(releaseNS).Get(ctx(), release+"-controller", metav1.GetOptions{})
+		return err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
+			d.Status.ReadyReplicas == *d.Spec.Replicas && d.Status.Replicas == *d.Spec.Replicas &&
+			(tag == nil || d.Spec.Template.Spec.Containers[0].Image == "localhost/hamon-controller:"+*tag)
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ---------------------------------------------------------------- servers
+
+// newServer is a Server-mode HAServer running the demo server: it writes
+// the counter to its shared disk through its host's path while its role
+// file says active. Its patrol is hctool patrol: it fails while
+// patrol-fail.<pod> exists in the disks' directory.
+func newServer(name, disk string, hosts ...string) *hav1alpha1.HAServer {
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	s.Spec.Mode = hav1alpha1.ModeServer
+	s.Spec.SwitchType = hav1alpha1.SwitchTypeSwitch
+	for i, n := range hosts {
+		p := int32(i + 1)
+		s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: n, StandbyPriority: &p})
+	}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/" + disk}}
+	s.Spec.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/hctool", "patrol", "--dir", "/sim/disks"},
+		Interval: "2s", Timeout: "1s", Retries: 1}
+	s.Spec.TermCommand = []string{"/hctool", "true"}
+	grace := int64(5)
+	s.Spec.Template.Spec = corev1.PodSpec{
+		TerminationGracePeriodSeconds: &grace,
+		Containers: []corev1.Container{{
+			Name: "server", Image: "localhost/hamon-demo:v1", ImagePullPolicy: corev1.PullNever,
+			Command: []string{"/demo-server", "--disk=" + disk, "--interval=250ms"},
+			Env: []corev1.EnvVar{
+				{Name: "HAMON_SIM_DISK_ROOT", Value: "/sim/disks"},
+				{Name: "HAMON_SIM_NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+			},
+			VolumeMounts: []corev1.VolumeMount{{Name: "disks", MountPath: "/sim/disks"}},
+		}},
+		Volumes: []corev1.Volume{{Name: "disks", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+			Path: "/var/lib/hamon-sim/disks", Type: ptr(corev1.HostPathDirectory)}}}},
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// activeService follows the active server: it selects the role label.
+func activeService(name string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-active", Namespace: ns},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{labelServer: name, labelRole: "active"},
+			Ports:    []corev1.ServicePort{{Name: "db", Port: 5432, TargetPort: intstr.FromInt32(5432)}},
+		},
+	}
+}
+
+func (h *harness) createServers() string {
+	for _, s := range []*hav1alpha1.HAServer{
+		newServer("duo", "mpatha", nodeA, nodeB),
+		newServer("trio", "mpathb", nodeC, nodeA, nodeB),
+	} {
+		if err := h.c.Create(ctx(), activeService(s.Name)); err != nil {
+			h.t.Fatal(err)
+		}
+		if err := h.c.Create(ctx(), s); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	d1 := h.waitOnline("duo", nodeA, 3*time.Minute)
+	d2 := h.waitOnline("trio", nodeC, 3*time.Minute)
+	h.waitStandby("duo", 2*time.Minute, nodeB)
+	h.waitStandby("trio", 2*time.Minute, nodeA, nodeB)
+	h.check("duo", nodeA, time.Time{})
+	h.check("trio", nodeC, time.Time{})
+	return fmt.Sprintf("duo Online on hc-a in %.1fs, trio on hc-c in %.1fs", d1.Seconds(), d2.Seconds())
+}
+
+// waitOnline waits until node is the server's Online active host.
+func (h *harness) waitOnline(name, node string, limit time.Duration) time.Duration {
+	h.t.Helper()
+	return h.eventually(limit, name+" Online on "+node, func() bool {
+		s := h.server(name)
+		hs := hostOf(s, node)
+		return s.Status.Phase == hav1alpha1.PhaseOnline && s.Status.ActiveNode == node && hs != nil &&
+			hs.State == hav1alpha1.HostOnline
+	})
+}
+
+func (h *harness) waitStandby(name string, limit time.Duration, nodes ...string) time.Duration {
+	h.t.Helper()
+	return h.eventually(limit, name+" standby on "+strings.Join(nodes, ","), func() bool {
+		s := h.server(name)
+		for _, n := range nodes {
+			if hs := hostOf(s, n); hs == nil || hs.State != hav1alpha1.HostStandby {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// activePod is the pod the controller runs on node for the server.
+func (h *harness) pod(name, node string) *corev1.Pod {
+	h.t.Helper()
+	hs := hostOf(h.server(name), node)
+	if hs == nil || hs.Pod == "" {
+		h.t.Fatalf("%s has no pod on %s", name, node)
+	}
+	p, err := h.cs.CoreV1().Pods(ns).Get(ctx(), hs.Pod, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// endpointsFollow waits until the server's Service has exactly one ready
+// endpoint, the active pod on node.
+func (h *harness) endpointsFollow(name, node string, limit time.Duration) time.Duration {
+	h.t.Helper()
+	want := hostOf(h.server(name), node).Pod
+	var got []string
+	d := h.eventually(limit, name+"-active's endpoints on "+want+" alone", func() bool {
+		got = h.readyEndpoints(name)
+		return len(got) == 1 && got[0] == want
+	})
+	return d
+}
+
+func (h *harness) readyEndpoints(name string) []string {
+	var slices discoveryv1.EndpointSliceList
+	if err := h.c.List(ctx(), &slices, client.InNamespace(ns),
+		client.MatchingLabels{discoveryv1.LabelServiceName: name + "-active"}); err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready != nil && *e.Conditions.Ready && e.TargetRef != nil {
+				out = append(out, e.TargetRef.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// check is what every scenario ends with: one active host, its pod the
+// only one labelled active and the Service's only ready endpoint, the disk
+// reserved by that host and its writers one after another, and the events
+// since the scenario began.
+func (h *harness) check(name, node string, since time.Time) string {
+	h.t.Helper()
+	s := h.server(name)
+	var online []string
+	for _, hs := range s.Status.Hosts {
+		if hs.State == hav1alpha1.HostOnline {
+			online = append(online, hs.Node)
+		}
+	}
+	if len(online) != 1 || online[0] != node || s.Status.ActiveNode != node {
+		h.t.Fatalf("%s: Online hosts %v, activeNode %q; want %s alone", name, online, s.Status.ActiveNode, node)
+	}
+	var pods corev1.PodList
+	if err := h.c.List(ctx(), &pods, client.InNamespace(ns), client.MatchingLabels{labelServer: name, labelRole: "active"}); err != nil {
+		h.t.Fatal(err)
+	}
+	var active []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			active = append(active, p.Spec.NodeName)
+		}
+	}
+	if len(active) != 1 || active[0] != node {
+		h.t.Fatalf("%s: running pods labelled active on %v, want %s alone", name, active, node)
+	}
+	h.endpointsFollow(name, node, 30*time.Second)
+	disk := strings.TrimPrefix(s.Spec.SharedDisks[0].Device, "/dev/mapper/")
+	if holder := h.diskHolder(disk); holder != node {
+		h.t.Fatalf("%s: %s reserved by %q, want %s", name, disk, holder, node)
+	}
+	if s.Status.ReservationHolder != node {
+		h.t.Fatalf("%s: status.reservationHolder %q, want %s", name, s.Status.ReservationHolder, node)
+	}
+	window := since.Add(-2 * time.Second) // the old writer's last writes too
+	if since.IsZero() {
+		window = time.Now().Add(-5 * time.Second)
+	}
+	writers := h.writersNow(disk, node, window)
+	ev := h.events(name, since)
+	h.logf("%s: active %s, endpoints %v, %s reserved by %s, writers %v; events: %s", name, node,
+		h.readyEndpoints(name), disk, node, writers, strings.Join(ev, " "))
+	out, _ := h.try(time.Minute, kubectl, "get", "haservers", "-n", ns, "-o", "wide")
+	h.logf("\n%s", out)
+	if !since.IsZero() && len(ev) == 0 {
+		h.t.Fatalf("%s: no event since %s", name, since.Format(time.TimeOnly))
+	}
+	return strings.Join(writers, ">")
+}
+
+// events lists the server's events since a time, as REASON(count).
+func (h *harness) events(name string, since time.Time) []string {
+	var evs corev1.EventList
+	if err := h.c.List(ctx(), &evs, client.InNamespace(ns)); err != nil {
+		h.t.Fatal(err)
+	}
+	sort.Slice(evs.Items, func(i, j int) bool { return evTime(&evs.Items[i]).Before(evTime(&evs.Items[j])) })
+	var out []string
+	for _, e := range evs.Items {
+		if e.InvolvedObject.Kind == "HAServer" && e.InvolvedObject.Name == name && !evTime(&e).Before(since.Truncate(time.Second)) {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+func evTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+// diskHolder reads the simulated disk's reservation holder (its state
+// file, as the SAN would report it).
+func (h *harness) diskHolder(disk string) string {
+	h.t.Helper()
+	data, err := os.ReadFile(filepath.Join(runDir, "disks", disk, "state.json"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var st struct {
+		Holder *struct {
+			Initiator string `json:"initiator"`
+		} `json:"holder"`
+		Registrations []json.RawMessage `json:"registrations"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		h.t.Fatal(err)
+	}
+	if st.Holder == nil {
+		return ""
+	}
+	return st.Holder.Initiator
+}
+
+// writersNow checks the disk's write log since a time (the scenario's
+// start): the writers follow one another, never interleave, and the last is
+// node, writing now. A host whose writes the disk refuses (fenced) does not
+// appear: the log has the writes that landed.
+func (h *harness) writersNow(disk, node string, since time.Time) []string {
+	h.t.Helper()
+	d, err := simdisk.Open(filepath.Join(runDir, "disks", disk), 1024)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var order []string
+	h.eventually(30*time.Second, node+" writes "+disk, func() bool {
+		log, err := d.Writes()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		order = order[:0]
+		for _, w := range log {
+			if w.Time.Before(since) {
+				continue
+			}
+			if len(order) > 0 && order[len(order)-1] == w.Nexus.Initiator {
+				continue
+			}
+			if slices.Contains(order, w.Nexus.Initiator) {
+				h.t.Fatalf("%s: %s wrote at %s after %s took over: two writers (%v)", disk, w.Nexus.Initiator,
+					w.Time.Format("15:04:05.000"), order[len(order)-1], order)
+			}
+			order = append(order, w.Nexus.Initiator)
+		}
+		return len(order) > 0 && order[len(order)-1] == node && time.Since(log[len(log)-1].Time) < 3*time.Second
+	})
+	return order
+}
+
+func (h *harness) lastSwitchover(name string) hav1alpha1.Switchover {
+	h.t.Helper()
+	sw := h.server(name).Status.Switchovers
+	if len(sw) == 0 {
+		h.t.Fatalf("%s: no switchover recorded", name)
+	}
+	return sw[len(sw)-1]
+}
+
+func (h *harness) expectSwitchover(name, from, to, cause string) hav1alpha1.Switchover {
+	h.t.Helper()
+	sw := h.lastSwitchover(name)
+	if sw.From != from || sw.To != to || (cause != "" && sw.Cause != cause) {
+		h.t.Fatalf("%s: last switchover %+v, want %s → %s (%s)", name, sw, from, to, cause)
+	}
+	return sw
+}
+
+// begin brings a host back as standby (kubectl hamon begin --node).
+func (h *harness) begin(name, node string) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	h.sh(3*time.Minute, kubectl, "hamon", "begin", name, "-n", ns, "--node", node, "--timeout", "2m")
+	h.waitStandby(name, 2*time.Minute, node)
+	return time.Since(start)
+}
+
+// ---------------------------------------------------------------- scenarios
+
+func (h *harness) crash() string {
+	p := h.pod("trio", nodeC)
+	cid := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	since := time.Now()
+	h.sh(time.Minute, clusterSh, "ctr", nodeC, "tasks", "kill", "-s", "SIGKILL", cid)
+	d := h.waitOnline("trio", nodeA, 2*time.Minute)
+	e := h.endpointsFollow("trio", nodeA, time.Minute)
+	sw := h.expectSwitchover("trio", nodeC, nodeA, "ServerFailure")
+	w := h.check("trio", nodeA, since)
+	b := h.begin("trio", nodeC)
+	return fmt.Sprintf("hc-c→hc-a Online %.1fs, endpoints %.1fs (%s); writers %s; begin hc-c %.1fs",
+		d.Seconds(), e.Seconds(), sw.Cause, w, b.Seconds())
+}
+
+func (h *harness) patrolFailure() string {
+	p := h.pod("duo", nodeA)
+	flag := filepath.Join(runDir, "disks", "patrol-fail."+p.Name)
+	since := time.Now()
+	if err := os.WriteFile(flag, []byte("test-cluster\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	defer func() { _ = os.Remove(flag) }()
+	d := h.waitOnline("duo", nodeB, 2*time.Minute)
+	e := h.endpointsFollow("duo", nodeB, time.Minute)
+	sw := h.expectSwitchover("duo", nodeA, nodeB, "")
+	w := h.check("duo", nodeB, since)
+	_ = os.Remove(flag)
+	b := h.begin("duo", nodeA)
+	return fmt.Sprintf("hc-a→hc-b Online %.1fs, endpoints %.1fs (%s); writers %s; begin hc-a %.1fs",
+		d.Seconds(), e.Seconds(), sw.Cause, w, b.Seconds())
+}
+
+// leader is the node of the controller replica holding the leader Lease.
+func (h *harness) leader() string {
+	l, err := h.cs.CoordinationV1().Leases(releaseNS).Get(ctx(), "hamon-controller.ha.hamon.io", metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil {
+		return "?"
+	}
+	pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+	p, err := h.cs.CoreV1().Pods(releaseNS).Get(ctx(), pod, metav1.GetOptions{})
+	if err != nil {
+		return "?"
+	}
+	return p.Spec.NodeName
+}
+
+func (h *harness) hostLoss() string {
+	leader := h.leader()
+	since := time.Now()
+	h.sh(time.Minute, clusterSh, "node-kill", nodeB)
+	d := h.waitOnline("duo", nodeA, 3*time.Minute)
+	e := h.endpointsFollow("duo", nodeA, time.Minute)
+	sw := h.expectSwitchover("duo", nodeB, nodeA, "HostFailure")
+	w := h.check("duo", nodeA, since)
+	h.check("trio", nodeA, time.Time{})
+	// The host comes back: a reboot (a new boot ID), and rejoins as standby.
+	start := time.Now()
+	h.sh(5*time.Minute, clusterSh, "node-start", nodeB, "--reboot")
+	h.waitAgents(nil)
+	rejoin := h.rejoin(nodeB, "duo", "trio")
+	return fmt.Sprintf("duo hc-b→hc-a Online %.1fs, endpoints %.1fs (%s, leader was on %s); writers %s; reboot+rejoin %.1fs (%s)",
+		d.Seconds(), e.Seconds(), sw.Cause, leader, w, time.Since(start).Seconds(), rejoin)
+}
+
+// rejoin waits for node to be a standby of each server again, asking with
+// kubectl hamon begin --node when the controller waits for an operator.
+func (h *harness) rejoin(node string, servers ...string) string {
+	h.t.Helper()
+	var how []string
+	for _, name := range servers {
+		var state hav1alpha1.HostState
+		ok := true
+		start := time.Now()
+		for {
+			hs := hostOf(h.server(name), node)
+			if hs != nil && hs.State == hav1alpha1.HostStandby {
+				break
+			}
+			if hs != nil {
+				state = hs.State
+			}
+			if time.Since(start) > 20*time.Second {
+				ok = false
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if ok {
+			how = append(how, fmt.Sprintf("%s: standby by itself", name))
+			continue
+		}
+		h.logf("%s: %s still %s after 20 s: kubectl hamon begin --node %s", name, node, state, node)
+		h.begin(name, node)
+		how = append(how, fmt.Sprintf("%s: %s, then begin", name, state))
+	}
+	return strings.Join(how, "; ")
+}
+
+func (h *harness) partition() string {
+	leader := h.leader()
+	since := time.Now()
+	h.sh(time.Minute, clusterSh, "partition", nodeA)
+	healed := false
+	defer func() {
+		if !healed {
+			_, _ = h.try(time.Minute, clusterSh, "heal", nodeA)
+		}
+	}()
+	// Both servers switch at once; each time is measured from the cut.
+	type res struct{ d, e time.Duration }
+	got := map[string]res{}
+	for _, st := range []struct{ name, to string }{{"duo", nodeB}, {"trio", nodeC}} {
+		h.waitOnline(st.name, st.to, 3*time.Minute)
+		d := time.Since(since)
+		got[st.name] = res{d: d, e: h.endpointsFollow(st.name, st.to, time.Minute)}
+	}
+	h.expectSwitchover("duo", nodeA, nodeB, "HostFailure")
+	h.expectSwitchover("trio", nodeA, nodeC, "HostFailure")
+	wd := h.check("duo", nodeB, since)
+	wt := h.check("trio", nodeC, since)
+	// Heal: the partitioned host's copies, refused by the disks meanwhile,
+	// are stopped; the host stays fenced until it reboots.
+	h.sh(time.Minute, clusterSh, "heal", nodeA)
+	healed = true
+	h.eventually(time.Minute, "hc-a's agent renews its Lease again", func() bool {
+		l, err := h.cs.CoordinationV1().Leases(releaseNS).Get(ctx(), nodeA, metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && time.Since(l.Spec.RenewTime.Time) < 3*time.Second
+	})
+	states := []string{}
+	for _, name := range []string{"duo", "trio"} {
+		hs := hostOf(h.server(name), nodeA)
+		states = append(states, name+"@hc-a="+string(hs.State))
+	}
+	h.check("duo", nodeB, time.Time{})
+	h.check("trio", nodeC, time.Time{})
+	start := time.Now()
+	h.sh(time.Minute, clusterSh, "node-kill", nodeA)
+	h.sh(5*time.Minute, clusterSh, "node-start", nodeA, "--reboot")
+	h.waitAgents(nil)
+	rejoin := h.rejoin(nodeA, "duo", "trio")
+	return fmt.Sprintf("duo hc-a→hc-b %.1fs (endpoints +%.1fs), trio hc-a→hc-c %.1fs (+%.1fs), leader was on %s; writers %s / %s; healed: %s; reboot+rejoin %.1fs (%s)",
+		got["duo"].d.Seconds(), got["duo"].e.Seconds(), got["trio"].d.Seconds(), got["trio"].e.Seconds(), leader,
+		wd, wt, strings.Join(states, " "), time.Since(start).Seconds(), rejoin)
+}
+
+func (h *harness) swap() string {
+	s := h.server("trio")
+	from := s.Status.ActiveNode
+	since := time.Now()
+	out := h.sh(3*time.Minute, kubectl, "hamon", "swap", "trio", "-n", ns, "--timeout", "2m")
+	d := time.Since(since)
+	h.logf("kubectl hamon swap trio:\n%s", out)
+	to := h.server("trio").Status.ActiveNode
+	if to == from || to == "" {
+		h.t.Fatalf("trio still on %q after swap", to)
+	}
+	h.waitOnline("trio", to, time.Minute)
+	e := h.endpointsFollow("trio", to, time.Minute)
+	sw := h.expectSwitchover("trio", from, to, "")
+	if !sw.Planned {
+		h.t.Fatalf("swap not recorded as planned: %+v", sw)
+	}
+	w := h.check("trio", to, since)
+	return fmt.Sprintf("%s→%s, kubectl hamon swap returned Done after %.1fs, endpoints followed %.1fs later; writers %s",
+		from, to, d.Seconds(), e.Seconds(), w)
+}
+
+// snapshot is what an upgrade must not change.
+type snapshot struct{ active, switchovers map[string]string }
+
+func (h *harness) snap() snapshot {
+	sn := snapshot{active: map[string]string{}, switchovers: map[string]string{}}
+	for _, name := range []string{"duo", "trio"} {
+		s := h.server(name)
+		sn.active[name] = s.Status.ActiveNode
+		sn.switchovers[name] = fmt.Sprint(len(s.Status.Switchovers))
+	}
+	return sn
+}
+
+func (h *harness) upgrade() string {
+	before := h.snap()
+	start := time.Now()
+	// v2 goes to a directory of its own: nodes import every image of
+	// imagesDir when they boot, and v2 is for this upgrade only.
+	v2 := filepath.Join(filepath.Dir(imagesDir), "images-v2")
+	h.sh(10*time.Minute, filepath.Join(root, "hack/cluster/images.sh"), "v2", v2)
+	h.sh(5*time.Minute, clusterSh, "import", filepath.Join(v2, "hamon-controller-v2.tar"),
+		filepath.Join(v2, "hamon-nodeagent-v2.tar"))
+	built := time.Since(start)
+	start = time.Now()
+	stop := h.watchSilence()
+	h.sh(5*time.Minute, helm, "upgrade", release, filepath.Join(root, "charts/hamon"), "-n", releaseNS,
+		"--reuse-values", "--set", "image.tag=v2", "--wait", "--timeout", "4m")
+	h.waitAgents(ptr("v2"))
+	rolled := time.Since(start)
+	// The agents restarted one by one: a host is lost only when its agent is
+	// down for longer than the lease (10 s).
+	time.Sleep(5 * time.Second)
+	silence := stop()
+	after := h.snap()
+	for _, name := range []string{"duo", "trio"} {
+		if after.active[name] != before.active[name] || after.switchovers[name] != before.switchovers[name] {
+			s := h.server(name)
+			h.t.Fatalf("%s changed during the upgrade: active %s→%s, switchovers %s→%s; last %+v", name,
+				before.active[name], after.active[name], before.switchovers[name], after.switchovers[name],
+				s.Status.Switchovers[len(s.Status.Switchovers)-1])
+		}
+		h.check(name, after.active[name], time.Time{})
+		for _, hs := range h.server(name).Status.Hosts {
+			if !hs.Alive {
+				h.t.Fatalf("%s: host %s not alive after the upgrade", name, hs.Node)
+			}
+		}
+	}
+	return fmt.Sprintf("images rebuilt+imported %.1fs; rollout (2 controllers, 3 agents one by one) %.1fs; "+
+		"longest agent silence %s (lease 10s); no switchover, actives %s/%s",
+		built.Seconds(), rolled.Seconds(), silence, after.active["duo"], after.active["trio"])
+}
+
+// watchSilence polls the agents' Leases until the returned function is
+// called, which says the longest time a node's Lease went without a
+// renewal, and whose: how close the rollout came to a host failure.
+func (h *harness) watchSilence() func() string {
+	done := make(chan struct{})
+	result := make(chan string, 1)
+	go func() {
+		worst, who := time.Duration(0), ""
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				result <- fmt.Sprintf("%.1fs on %s", worst.Seconds(), who)
+				return
+			case <-tick.C:
+			}
+			ls, err := h.cs.CoordinationV1().Leases(releaseNS).List(ctx(), metav1.ListOptions{})
+			if err != nil {
+				continue
+			}
+			for _, l := range ls.Items {
+				if l.Spec.RenewTime == nil || !slices.Contains([]string{nodeA, nodeB, nodeC}, l.Name) {
+					continue
+				}
+				if d := time.Since(l.Spec.RenewTime.Time); d > worst {
+					worst, who = d, l.Name
+				}
+			}
+		}
+	}()
+	return func() string { close(done); return <-result }
+}
+
+func (h *harness) uninstall() string {
+	var notes []string
+	for _, name := range []string{"duo", "trio"} {
+		holder := h.server(name).Status.ActiveNode
+		h.sh(3*time.Minute, kubectl, "hamon", "end", name, "-n", ns, "--timeout", "2m")
+		h.eventually(time.Minute, name+" Stopped", func() bool {
+			s := h.server(name)
+			for _, hs := range s.Status.Hosts {
+				if hs.State != hav1alpha1.HostStopped {
+					return false
+				}
+			}
+			return s.Status.Phase == hav1alpha1.PhaseStopped
+		})
+		// monscsiclr is refused while the holder's agent is alive: End keeps
+		// the reservation, as HA Monitor's monend does.
+		out, err := h.try(time.Minute, kubectl, "hamon", "clear-reservation", name, "-n", ns, "--yes", "--timeout", "1m")
+		disk := strings.TrimPrefix(h.server(name).Spec.SharedDisks[0].Device, "/dev/mapper/")
+		h.logf("kubectl hamon clear-reservation %s: %v\n%s", name, err, out)
+		cleared := "refused (holder alive)"
+		if err == nil {
+			cleared = "done"
+		}
+		notes = append(notes, fmt.Sprintf("%s Stopped, %s still reserved by %s (last active %s), clear-reservation %s",
+			name, disk, h.diskHolder(disk), holder, cleared))
+	}
+	start := time.Now()
+	h.sh(5*time.Minute, helm, "uninstall", release, "-n", releaseNS, "--wait", "--timeout", "3m")
+	h.eventually(2*time.Minute, "no hamon pod left", func() bool {
+		var pods corev1.PodList
+		err := h.c.List(ctx(), &pods, client.InNamespace(releaseNS))
+		return err == nil && len(pods.Items) == 0
+	})
+	gone := time.Since(start)
+	h.eventually(2*time.Minute, "no container left on any node", func() bool {
+		for _, n := range []string{nodeA, nodeB, nodeC} {
+			out, err := h.try(time.Minute, clusterSh, "ctr", n, "tasks", "ls", "-q")
+			if err != nil || strings.TrimSpace(out) != "" {
+				return false
+			}
+		}
+		return true
+	})
+	// What is left: the CRDs (helm keeps crds/), so the HAServers and
+	// HANodes, the Leases; the servers' state must be Stopped, not Failed or
+	// switching.
+	time.Sleep(3 * time.Second)
+	var left []string
+	for _, name := range []string{"duo", "trio"} {
+		s := h.server(name)
+		if s.Status.Phase != hav1alpha1.PhaseStopped || s.Status.Switchover != nil {
+			h.t.Fatalf("%s left in phase %s (switchover %+v)", name, s.Status.Phase, s.Status.Switchover)
+		}
+		var pods corev1.PodList
+		if err := h.c.List(ctx(), &pods, client.InNamespace(ns), client.MatchingLabels{labelServer: name}); err != nil {
+			h.t.Fatal(err)
+		}
+		left = append(left, fmt.Sprintf("%s %s (%d pods)", name, s.Status.Phase, len(pods.Items)))
+	}
+	var leases []string
+	ls, _ := h.cs.CoordinationV1().Leases(releaseNS).List(ctx(), metav1.ListOptions{})
+	for _, l := range ls.Items {
+		leases = append(leases, l.Name)
+	}
+	var nodes hav1alpha1.HANodeList
+	_ = h.c.List(ctx(), &nodes)
+	return fmt.Sprintf("%s; uninstall %.1fs; left: %s, %d HANodes, Leases %v",
+		strings.Join(notes, "; "), gone.Seconds(), strings.Join(left, ", "), len(nodes.Items), leases)
+}
