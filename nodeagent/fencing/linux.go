@@ -44,17 +44,24 @@ func (l Linux) Terminate(reason string) error {
 	if timeout == 0 {
 		timeout = 2 * time.Second
 	}
-	synced := make(chan struct{})
-	go func() { unix.Sync(); close(synced) }()
-	select {
-	case <-synced:
-	case <-time.After(timeout):
-		if l.Log != nil {
-			l.Log(fmt.Sprintf("sync(2) did not return in %s (I/O queued on a failed disk): rebooting without it", timeout))
-		}
+	if !SyncWithin(timeout) && l.Log != nil {
+		l.Log(fmt.Sprintf("sync(2) did not return in %s (I/O queued on a failed disk): rebooting without it", timeout))
 	}
 	if err := unix.Reboot(cmd); err != nil {
 		return fmt.Errorf("reboot(2) %s: %w", l.Action, err)
 	}
 	return nil
+}
+
+// SyncWithin runs sync(2) and waits for it at most d; it says whether
+// sync returned. A sync blocked on queued I/O goes on in its goroutine.
+func SyncWithin(d time.Duration) bool {
+	synced := make(chan struct{})
+	go func() { unix.Sync(); close(synced) }()
+	select {
+	case <-synced:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
