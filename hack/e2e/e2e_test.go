@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
@@ -134,9 +135,13 @@ func (w *world) writers(want ...string) {
 
 func (w *world) request(action hav1alpha1.RequestAction, id string) {
 	w.t.Helper()
-	c := w.get()
-	c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action}
-	if err := env.Client.Update(context.Background(), c); err != nil {
+	// The controller writes the status meanwhile: retry on a conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c := w.get()
+		c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action}
+		return env.Client.Update(context.Background(), c)
+	})
+	if err != nil {
 		w.t.Fatal(err)
 	}
 }
