@@ -32,8 +32,11 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
@@ -125,12 +128,30 @@ func runHost(node, dir string, noop bool, interval time.Duration) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 50, 100
-	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// Like a kubelet, the host watches the pods bound to its node rather
+	// than listing them at every sync: at rest it sends the API server
+	// nothing, and thousands of pods cost one watch.
+	onNode := fields.OneTermEqualSelector("spec.nodeName", node)
+	pods, err := cache.New(cfg, cache.Options{Scheme: clientgoscheme.Scheme,
+		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Field: onNode}}})
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	if err := pods.IndexField(ctx, &corev1.Pod{}, "spec.nodeName", func(o client.Object) []string {
+		return []string{o.(*corev1.Pod).Spec.NodeName}
+	}); err != nil {
+		return err
+	}
+	go func() { _ = pods.Start(ctx) }()
+	if !pods.WaitForCacheSync(ctx) {
+		return fmt.Errorf("host %s: the pod watch did not sync", node)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme, Cache: &client.CacheOptions{Reader: pods}})
+	if err != nil {
+		return err
+	}
 	h := &simhost.Host{Client: c, Node: node, Dir: dir, NoOp: noop, Interval: interval}
 	fmt.Printf("simulated host %s: running the pods bound to it; CRI socket unix://%s\n", node, h.SocketPath())
 	return h.Run(ctx)

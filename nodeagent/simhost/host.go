@@ -134,6 +134,10 @@ func (h *Host) sync(ctx context.Context) error {
 			if err := h.start(ctx, p); err != nil {
 				h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
 			}
+		case pr == nil && p.Status.Phase == corev1.PodRunning:
+			// A pod that was running here before this host (re)started: its
+			// container went with the host. A kubelet reports it the same way.
+			h.setTerminated(ctx, p, 137, "ContainerStatusUnknown")
 		case pr != nil:
 			if pr.cmd != nil {
 				h.writeRole(pr.base, p)
