@@ -17,14 +17,17 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
@@ -32,6 +35,10 @@ import (
 
 // hostIndex indexes HAServers by the nodes of spec.hosts.
 const hostIndex = "spec.hosts.node"
+
+// podServerIndex indexes hamon's pods by the HAServer they belong to, so
+// that reading one server's pods does not scan every pod of the namespace.
+const podServerIndex = "metadata.labels.ha.hamon.io/server"
 
 // DefaultAgentNamespace is where node agents keep their Leases.
 const DefaultAgentNamespace = "hamon-system"
@@ -51,6 +58,9 @@ type HAServerReconciler struct {
 	// AllowedDisks says which shared disks each namespace may name; nil
 	// allows every disk (the binary always sets it, from --allowed-disks).
 	AllowedDisks *DiskAllowList
+
+	// sight says when a host's Lease runs out (set up by SetupWithManager).
+	sight *leaseSight
 }
 
 // +kubebuilder:rbac:groups=ha.hamon.io,resources=haservers,verbs=get;list;watch
@@ -134,7 +144,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := errors.Join(podErr, patchErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("reconciling %s: %w", klog.KObj(&s), err)
 	}
-	return ctrl.Result{RequeueAfter: r.nextWake(st, views, now)}, nil
+	return ctrl.Result{RequeueAfter: r.nextWake(st, now)}, nil
 }
 
 // emitEvents records the machine's Emit commands as Kubernetes events, the
@@ -213,14 +223,9 @@ func missingNodes(cfg hotstandby.Config, views map[string]*hostView) []string {
 }
 
 // nextWake is when to look again without being told: the machine's next
-// timer, or the expiry of a live host's Lease (to notice a host failure).
-func (r *HAServerReconciler) nextWake(st *hotstandby.State, views map[string]*hostView, now time.Time) time.Duration {
+// timer. (A Lease that runs out is told by the lease sight.)
+func (r *HAServerReconciler) nextWake(st *hotstandby.State, now time.Time) time.Duration {
 	next := hotstandby.NextDeadline(st)
-	for _, v := range views {
-		if v.alive && (next.IsZero() || v.leaseExpiry.Before(next)) {
-			next = v.leaseExpiry
-		}
-	}
 	if next.IsZero() {
 		return 0
 	}
@@ -246,6 +251,15 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				nodes = append(nodes, h.Node)
 			}
 			return nodes
+		}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podServerIndex,
+		func(o client.Object) []string {
+			if name, ok := o.GetLabels()[LabelServer]; ok {
+				return []string{name}
+			}
+			return nil
 		}); err != nil {
 		return err
 	}
@@ -280,11 +294,47 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return out
 	})
-	inAgentNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.AgentNamespace })
+	// A Lease's renewals are not news for the HAServers of its node: only a
+	// new Lease, a revived one, and one that runs out (told by the sight,
+	// on time) are. Every renewal would be a reconcile of every server on
+	// the node every few seconds.
+	expired := make(chan event.GenericEvent)
+	r.sight = newLeaseSight(r.Clock, listLeases(mgr.GetAPIReader(), r.AgentNamespace), expired)
+	if err := mgr.Add(r.sight); err != nil {
+		return err
+	}
+	agentLease := func(o client.Object) (*coordinationv1.Lease, bool) {
+		l, ok := o.(*coordinationv1.Lease)
+		return l, ok && l.Namespace == r.AgentNamespace
+	}
+	enqueue := func(ctx context.Context, node string, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range r.serversOnNode(ctx, node) {
+			q.Add(req)
+		}
+	}
+	leaseEvents := handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if l, ok := agentLease(e.Object); ok {
+				r.sight.saw(l)
+				enqueue(ctx, l.Name, q)
+			}
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if l, ok := agentLease(e.ObjectNew); ok && r.sight.saw(l) {
+				enqueue(ctx, l.Name, q)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if l, ok := agentLease(e.Object); ok {
+				enqueue(ctx, l.Name, q)
+			}
+		},
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&hav1alpha1.HAServer{}).
 		Owns(&corev1.Pod{}).
-		Watches(&coordinationv1.Lease{}, byNode, builder.WithPredicates(inAgentNamespace)).
+		Watches(&coordinationv1.Lease{}, leaseEvents).
+		WatchesRawSource(source.Channel(expired, byNode)).
 		Watches(&hav1alpha1.HANode{}, byNode).
 		Watches(&hav1alpha1.HAServerGroup{}, byGroup).
 		Watches(&hav1alpha1.HAServer{}, byGroup, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {

@@ -63,7 +63,7 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		views[n] = &hostView{}
 	}
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingLabels{LabelServer: s.Name}); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingFields{podServerIndex: s.Name}); err != nil {
 		return nil, fmt.Errorf("listing pods of %s: %w", s.Name, err)
 	}
 	recorded := map[string]string{}
@@ -102,6 +102,9 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			return nil, fmt.Errorf("reading the lease of %s: %w", n, err)
 		default:
 			v.leaseExpiry = leaseExpiry(&lease)
+			if r.sight != nil {
+				v.leaseExpiry = r.sight.expiry(&lease, recordedAlive(s, n))
+			}
 			v.alive = now.Before(v.leaseExpiry)
 		}
 		var hn hav1alpha1.HANode
@@ -127,6 +130,16 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		v.nodeExists = err == nil
 	}
 	return views, nil
+}
+
+// recordedAlive is what s's status last said of node's liveness.
+func recordedAlive(s *hav1alpha1.HAServer, node string) bool {
+	for _, h := range s.Status.Hosts {
+		if h.Node == node {
+			return h.Alive
+		}
+	}
+	return false
 }
 
 func metav1IsControlledBy(p *corev1.Pod, s *hav1alpha1.HAServer) bool {
