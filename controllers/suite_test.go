@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -60,6 +59,10 @@ func logLevel() int {
 // startManager runs a controller until the returned stop is called.
 func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan struct{}) {
 	t.Helper()
+	cacheOpts, err := CacheOptions(agentNS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                        scheme.Scheme,
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
@@ -68,9 +71,7 @@ func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan s
 		LeaderElectionNamespace:       agentNS,
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    ctrlConfigSkipNameValidation(),
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{agentNS: {}}},
-		}},
+		Cache:                         cacheOpts,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"os"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -28,6 +26,8 @@ func main() {
 		metricsAddr, probeAddr, agentNS, leaderNS string
 		allowedDisks                              string
 		leaderElect                               bool
+		qps                                       float64
+		burst                                     int
 		timing                                    = hotstandby.DefaultTiming()
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 to disable).")
@@ -49,6 +49,11 @@ func main() {
 	flag.DurationVar(&timing.RetryInterval, "retry-interval", timing.RetryInterval, "Pause between two start retries.")
 	flag.DurationVar(&timing.PrimaryWait, "primary-wait", timing.PrimaryWait,
 		"How long a new server waits for its primary host before another host waits for Act (ActiveStartWait).")
+	// A host's loss moves every server active there at once: the client's
+	// default of 20 requests a second would queue those switchovers behind
+	// each other. The API server's priority and fairness still protects it.
+	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second the controller may send to the API server.")
+	flag.IntVar(&burst, "kube-api-burst", 200, "Requests the controller may send in a burst above --kube-api-qps.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -58,13 +63,19 @@ func main() {
 		ctrl.Log.Error(err, "--allowed-disks")
 		os.Exit(2)
 	}
-	if err := run(metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing, disks); err != nil {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		ctrl.Log.Error(err, "Finding the API server")
+		os.Exit(1)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	if err := run(cfg, metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing, disks); err != nil {
 		ctrl.Log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing,
+func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing,
 	disks controllers.DiskAllowList) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -73,17 +84,18 @@ func run(metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, tim
 	if err := hav1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cacheOpts, err := controllers.CacheOptions(agentNS)
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "hamon-controller.ha.hamon.io",
 		LeaderElectionNamespace: leaderNS,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			// Only the agents' Leases: not every kubelet's node lease.
-			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{agentNS: {}}},
-		}},
+		Cache:                   cacheOpts,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

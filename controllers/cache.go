@@ -1,0 +1,28 @@
+package controllers
+
+import (
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// CacheOptions keeps in the controller's memory only what it reads: the
+// pods hamon made (not every pod of the cluster), the agents' Leases (not
+// every kubelet's), and no object's managedFields, which are often the
+// larger part of an object and are never read here.
+func CacheOptions(agentNamespace string) (cache.Options, error) {
+	hamonPods, err := labels.NewRequirement(LabelServer, selection.Exists, nil)
+	if err != nil {
+		return cache.Options{}, err
+	}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:           {Label: labels.NewSelector().Add(*hamonPods)},
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{agentNamespace: {}}},
+		},
+	}, nil
+}
