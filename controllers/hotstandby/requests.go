@@ -22,6 +22,8 @@ const (
 	ReasonHolderMayBeAlive     = "HolderMayBeAlive"
 	ReasonUnknownAction        = "UnknownAction"
 	ReasonUnknownNode          = "UnknownNode"
+	ReasonHostFenced           = "HostFenced"
+	ReasonHostNotAlive         = "HostNotAlive"
 )
 
 // onRequest answers an operator request. A request is acted on once per id:
@@ -169,10 +171,19 @@ func (s *step) requestBegin(r Request) {
 	}
 	if r.Node != "" {
 		h := s.st.Host(r.Node)
-		if (h.State == Stopped || h.State == Failed) && h.Alive {
+		switch {
+		case (h.State == Stopped || h.State == Failed) && h.Alive:
 			s.set(h, Stopped, RoleNone, "brought back as standby")
 			h.WantStandby = true
 			s.answer(RequestDone, "", h.Node+" rejoins as standby")
+			return
+		case h.State == Fenced:
+			// Its old copy may still hold what it held: only a reboot (a
+			// new boot ID) proves it gone, as HA Monitor resets the host.
+			s.refuse(ReasonHostFenced, h.Node+" is fenced: reboot it, and it rejoins as standby by itself")
+			return
+		case (h.State == Stopped || h.State == Failed) && !h.Alive:
+			s.refuse(ReasonHostNotAlive, h.Node+" is not alive (its node agent does not renew its Lease): start the agent, then Begin again")
 			return
 		}
 	}

@@ -213,6 +213,24 @@ func TestFencedHost_RejoinsOnlyAfterReboot(t *testing.T) {
 	h.wantState("a", Standby)
 }
 
+// Begin cannot bring a fenced host back (only its reboot can), nor a host
+// whose agent is silent: each refusal says what to do instead.
+func TestBegin_RefusedForFencedOrSilentHost(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeServer, withDisks))
+	h.do(HostLost{Node: "a"})
+	h.do(ReservationTaken{Node: "b", Epoch: 2})
+	h.do(ServerStarted{Node: "b"})
+	h.do(HostBack{Node: "a"})
+	h.wantState("a", Fenced)
+	h.do(Request{ID: "bg", Action: ActionBegin, Node: "a"})
+	h.wantRequest("bg", RequestRefused, ReasonHostFenced)
+	h.wantCmds()
+	h.do(ServerExited{Node: "c", Normal: false})
+	h.do(HostLost{Node: "c"})
+	h.do(Request{ID: "bg2", Action: ActionBegin, Node: "c"})
+	h.wantRequest("bg2", RequestRefused, ReasonHostNotAlive)
+}
+
 func TestStopTimeout_WithoutDisks_FencesHost(t *testing.T) {
 	h := newHarness(t, threeHosts(ModeMonitor))
 	h.do(PatrolFailed{Node: "a"})
