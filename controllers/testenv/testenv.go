@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +28,9 @@ type Env struct {
 	Config *rest.Config
 	// Client is a client for hamon's kinds and the core kinds.
 	Client client.Client
+	// certDir keeps the API server's certificates and service-account key
+	// across a restart, so that clients and tokens stay valid.
+	certDir string
 }
 
 // RepoRoot is the root of the hamon checkout (found from this file).
@@ -66,8 +70,19 @@ func Start() (*Env, error) {
 	env.ControlPlane.GetAPIServer().Configure().
 		Set("advertise-address", "127.0.0.1").
 		Set("endpoint-reconciler-type", "none")
+	// A directory of ours, not one envtest allocates: envtest forgets its
+	// own on Stop, and a restarted API server would serve new certificates.
+	certDir, err := os.MkdirTemp("", "hamon-apiserver-")
+	if err != nil {
+		return nil, err
+	}
+	env.ControlPlane.GetAPIServer().CertDir = certDir
+	// kube-apiserver drains for longer than tests want to wait: after this
+	// long it is killed (RestartAPIServer then carries on).
+	env.ControlPlane.GetAPIServer().StopTimeout = 5 * time.Second
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(certDir)
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
 	// Tests play kubelets and agents through this config: client-go's
@@ -76,9 +91,41 @@ func Start() (*Env, error) {
 	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		_ = env.Stop()
+		_ = os.RemoveAll(certDir)
 		return nil, err
 	}
-	return &Env{Environment: env, Config: cfg, Client: c}, nil
+	return &Env{Environment: env, Config: cfg, Client: c, certDir: certDir}, nil
+}
+
+// Stop stops the control plane and removes its certificates.
+func (e *Env) Stop() error {
+	err := e.Environment.Stop()
+	_ = os.RemoveAll(e.certDir)
+	return err
+}
+
+// StopAPIServer stops kube-apiserver (etcd keeps running): every client's
+// connection breaks. StartAPIServer starts it again on the same address
+// with the same certificates, so every client's credentials still work.
+func (e *Env) StopAPIServer() error {
+	api := e.ControlPlane.GetAPIServer()
+	if err := api.Stop(); err != nil {
+		// A stop that timed out ends with SIGKILL: fine, if it is down.
+		addr := net.JoinHostPort(api.SecureServing.Address, api.SecureServing.Port)
+		if c, dialErr := net.DialTimeout("tcp", addr, time.Second); dialErr == nil {
+			_ = c.Close()
+			return fmt.Errorf("stopping kube-apiserver: %w", err)
+		}
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer.
+func (e *Env) StartAPIServer() error {
+	if err := e.ControlPlane.GetAPIServer().Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // Eventually polls cond every 100 ms until it holds, and fails the test

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,7 +50,57 @@ func newWorld(t *testing.T, prefix string, hosts int) *world {
 	for i := range hosts {
 		w.sc.StartHost(w.node(i))
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.dump()
+		}
+	})
 	return w
+}
+
+// dump logs, for a failed test, what the HAServers and their events say.
+func (w *world) dump() {
+	ctx := context.Background()
+	var list hav1alpha1.HAServerList
+	if err := env.Client.List(ctx, &list, client.InNamespace(w.ns)); err != nil {
+		return
+	}
+	for _, s := range list.Items {
+		w.t.Logf("HAServer %s: phase %s, active %q, switchover %+v, request %+v, last request %+v",
+			s.Name, s.Status.Phase, s.Status.ActiveNode, s.Status.Switchover, s.Spec.Request, s.Status.LastRequest)
+		for _, h := range s.Status.Hosts {
+			w.t.Logf("  host %s: role %s, state %s, alive %v, pod %s, boot %s: %s", h.Node, h.Role, h.State, h.Alive, h.Pod, h.BootID, h.Message)
+		}
+		for _, c := range s.Status.Conditions {
+			w.t.Logf("  condition %s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+	var pods corev1.PodList
+	if err := env.Client.List(ctx, &pods, client.InNamespace(w.ns)); err == nil {
+		for _, p := range pods.Items {
+			var state string
+			for _, c := range p.Status.ContainerStatuses {
+				state = fmt.Sprintf("%+v", c.State)
+			}
+			w.t.Logf("  pod %s on %s: %s, role %s, deleting %v, %s", p.Name, p.Spec.NodeName, p.Status.Phase,
+				p.Labels["ha.hamon.io/role"], p.DeletionTimestamp != nil, state)
+		}
+	}
+	var events corev1.EventList
+	if err := env.Client.List(ctx, &events, client.InNamespace(w.ns)); err != nil {
+		return
+	}
+	sort.Slice(events.Items, func(i, j int) bool { return eventTime(&events.Items[i]).Before(eventTime(&events.Items[j])) })
+	for _, e := range events.Items[max(0, len(events.Items)-30):] {
+		w.t.Logf("  event %s %s %s: %s", eventTime(&e).Format("15:04:05.000"), e.InvolvedObject.Name, e.Reason, e.Message)
+	}
+}
+
+func eventTime(e *corev1.Event) time.Time {
+	if !e.EventTime.IsZero() {
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
 }
 
 func (w *world) node(i int) string {
@@ -60,7 +111,14 @@ func (w *world) node(i int) string {
 // server (it writes mpatha while active) unless mutate says otherwise.
 func (w *world) server(mutate func(*hav1alpha1.HAServerSpec)) {
 	w.t.Helper()
-	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: w.ns}}
+	w.s = w.serverNamed("db", "mpatha", mutate)
+}
+
+// serverNamed creates an HAServer on the world's hosts running the demo
+// server, which writes disk while active.
+func (w *world) serverNamed(name, disk string, mutate func(*hav1alpha1.HAServerSpec)) *hav1alpha1.HAServer {
+	w.t.Helper()
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns}}
 	s.Spec.Mode = hav1alpha1.ModeServer
 	for i := 0; ; i++ {
 		if _, err := os.Stat(filepath.Join(w.sc.Dir, "sim", w.node(i)+".boot_id")); err != nil {
@@ -68,9 +126,9 @@ func (w *world) server(mutate func(*hav1alpha1.HAServerSpec)) {
 		}
 		s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: w.node(i)})
 	}
-	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/" + disk}}
 	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "demo-server",
-		Command: []string{filepath.Join(w.sc.Bin, "demo-server")},
+		Command: []string{filepath.Join(w.sc.Bin, "demo-server"), "--disk=" + disk},
 		Env:     []corev1.EnvVar{{Name: "HAMON_SIM_DISK_ROOT", Value: w.sc.DiskRoot()}}}}
 	if mutate != nil {
 		mutate(&s.Spec)
@@ -78,13 +136,18 @@ func (w *world) server(mutate func(*hav1alpha1.HAServerSpec)) {
 	if err := env.Client.Create(context.Background(), s); err != nil {
 		w.t.Fatal(err)
 	}
-	w.s = s
+	return s
 }
 
 func (w *world) get() *hav1alpha1.HAServer {
 	w.t.Helper()
+	return w.getNamed(w.s.Name)
+}
+
+func (w *world) getNamed(name string) *hav1alpha1.HAServer {
+	w.t.Helper()
 	var cur hav1alpha1.HAServer
-	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(w.s), &cur); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: name}, &cur); err != nil {
 		w.t.Fatal(err)
 	}
 	return &cur
@@ -120,11 +183,17 @@ func (w *world) lastSwitchover() hav1alpha1.Switchover {
 	return sw[len(sw)-1]
 }
 
-// writers checks the write log shows writers in the order given, never two at once.
+// writers checks the write log of mpatha shows writers in the order given,
+// never two at once.
 func (w *world) writers(want ...string) {
 	w.t.Helper()
+	w.writersOf("mpatha", want...)
+}
+
+func (w *world) writersOf(disk string, want ...string) {
+	w.t.Helper()
 	time.Sleep(time.Second) // a few writes of the last writer
-	order, err := w.sc.WritersInOrder("mpatha")
+	order, err := w.sc.WritersInOrder(disk)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -337,4 +406,124 @@ func TestPathFailure_AllPathsDuringTermination(t *testing.T) {
 		t.Fatalf("OS terminated for %q, want KAMN726-E", why)
 	}
 	w.waitOnline(w.node(1), 60*time.Second)
+}
+
+// The API server restarts (etcd keeps running) and stays down for at least
+// one and a half leases (stopping and starting it take longer on a busy
+// machine: the test says how long): no agent can renew its Lease meanwhile,
+// and the active host's agent is the last to come back. The active server,
+// which its disk's reservation protects, keeps running and writing; when
+// the API server is back nothing switches over, because the controller
+// counts a host out only after a full lease in sight without its renewal.
+//
+// A server without a shared disk ("web") has nothing to protect it: its
+// agent stops it at the self-fence deadline, as it would if its host were
+// cut off, and it is started on the standby once the controller sees again.
+func TestAPIServerRestart_NoSwitchover(t *testing.T) {
+	w := newWorld(t, "apirestart", 2)
+	w.server(nil)
+	w.serverNamed("web", "", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = nil
+		s.Template.Spec.Containers[0].Command = []string{"/bin/sleep", "3600"}
+	})
+	w.waitOnline(w.node(0), 60*time.Second)
+	testenv.Eventually(t, 60*time.Second, "web Online", func() bool {
+		return w.getNamed("web").Status.Phase == hav1alpha1.PhaseOnline
+	})
+	testenv.Eventually(t, 30*time.Second, "both hosts alive", func() bool {
+		hosts := w.get().Status.Hosts
+		return len(hosts) == 2 && hosts[0].Alive && hosts[1].Alive && hosts[1].State == hav1alpha1.HostStandby
+	})
+	pod := w.pod(w.node(0))
+	pid := w.sc.ServerPID(w.node(0), w.ns, pod)
+	before := len(w.get().Status.Switchovers)
+	start := time.Now()
+	if err := env.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(simcluster.FastTiming.LeaseDuration * 3 / 2)
+	// The agents come back one after the other: the active host's last,
+	// a second after the API server. A controller that took the first
+	// renewal as a sign that it sees again would count the active host out.
+	w.sc.PauseAgent(w.node(0))
+	if err := env.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	time.Sleep(time.Second)
+	w.sc.ResumeAgent(w.node(0))
+	t.Logf("kube-apiserver down and up again in %s", time.Since(start).Round(time.Millisecond))
+	// Two leases: long enough for a controller that believed the stale
+	// renewTimes to have switched over.
+	time.Sleep(2 * simcluster.FastTiming.LeaseDuration)
+	c := w.get()
+	if c.Status.ActiveNode != w.node(0) || c.Status.Phase != hav1alpha1.PhaseOnline || len(c.Status.Switchovers) != before {
+		t.Fatalf("after the restart: active %q, phase %s, %d switchovers (want %s, Online, %d)",
+			c.Status.ActiveNode, c.Status.Phase, len(c.Status.Switchovers), w.node(0), before)
+	}
+	for _, h := range c.Status.Hosts {
+		if !h.Alive || (h.Node != w.node(0) && h.State != hav1alpha1.HostStandby) {
+			t.Fatalf("host %s after the restart: alive %v, state %s", h.Node, h.Alive, h.State)
+		}
+	}
+	if got := w.sc.ServerPID(w.node(0), w.ns, pod); got != pid {
+		t.Fatalf("the active server was stopped or restarted (pid %d, now %d)", pid, got)
+	}
+	w.writers(w.node(0))
+	// web was stopped by its agent at the self-fence deadline; the
+	// controller notices once its pod watch is back (client-go retries a
+	// broken watch with a backoff of up to 30 s), and starts it on the standby.
+	testenv.Eventually(t, 90*time.Second, "web self-fenced, then Online on the standby", func() bool {
+		web := w.getNamed("web")
+		return web.Status.Phase == hav1alpha1.PhaseOnline && web.Status.Switchover == nil && web.Status.ActiveNode == w.node(1)
+	})
+	t.Logf("web Online again %s after the API server was back", time.Since(back).Round(time.Millisecond))
+	var causes []string
+	for _, sw := range w.getNamed("web").Status.Switchovers {
+		causes = append(causes, sw.From+"→"+sw.To+" "+sw.Cause)
+	}
+	t.Logf("web (no shared disk): switchovers %v", causes)
+}
+
+// Grouped-system switchover (3.2.3, exchange): two servers of one group,
+// each writing its own shared disk. The first fails on the active host:
+// the whole group moves to the other host, the second by a planned
+// switchover (cause GroupSwitch), and on each disk the writers follow each
+// other without overlap.
+func TestGroupSwitchover_OneFailureMovesTheGroup(t *testing.T) {
+	w := newWorld(t, "group", 2)
+	g := &hav1alpha1.HAServerGroup{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: w.ns}}
+	if err := env.Client.Create(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	inGroup := func(s *hav1alpha1.HAServerSpec) { s.Group = &hav1alpha1.GroupMembership{Name: "g"} }
+	w.server(inGroup)
+	w.serverNamed("tp", "mpathb", inGroup)
+	online := func(name, node string) bool {
+		c := w.getNamed(name)
+		return c.Status.ActiveNode == node && c.Status.Phase == hav1alpha1.PhaseOnline && c.Status.Switchover == nil
+	}
+	testenv.Eventually(t, 60*time.Second, "db and tp Online on "+w.node(0), func() bool {
+		return online("db", w.node(0)) && online("tp", w.node(0))
+	})
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	w.sc.KillServer(w.node(0), w.ns, w.pod(w.node(0)), syscall.SIGKILL)
+	testenv.Eventually(t, 60*time.Second, "db and tp Online on "+w.node(1), func() bool {
+		return online("db", w.node(1)) && online("tp", w.node(1))
+	})
+	t.Logf("member failure → whole group Online on the other host: %s", time.Since(start).Round(time.Millisecond))
+	if sw := w.lastSwitchover(); sw.Cause != "ServerFailure" {
+		t.Fatalf("db switched for %s, want ServerFailure", sw.Cause)
+	}
+	tp := w.getNamed("tp").Status.Switchovers
+	if len(tp) == 0 || tp[len(tp)-1].Cause != "GroupSwitch" {
+		t.Fatalf("tp's switchovers %+v, want the last for GroupSwitch", tp)
+	}
+	testenv.Eventually(t, 30*time.Second, "the group Online on "+w.node(1), func() bool {
+		var cur hav1alpha1.HAServerGroup
+		return env.Client.Get(context.Background(), client.ObjectKeyFromObject(g), &cur) == nil && cur.Status.ActiveNode == w.node(1)
+	})
+	w.writersOf("mpatha", w.node(0), w.node(1))
+	w.writersOf("mpathb", w.node(0), w.node(1))
 }

@@ -133,13 +133,20 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 	return c
 }
 
+// dumpLogs prints the end of every process's log and keeps the whole logs
+// in bin/sim-failed/<test>/ for a closer look.
 func (c *Cluster) dumpLogs() {
+	keep := filepath.Join(testenv.RepoRoot(), "bin", "sim-failed", strings.ReplaceAll(c.tb.Name(), "/", "_"))
+	_ = os.RemoveAll(keep)
+	_ = os.MkdirAll(keep, 0o750)
 	logs, _ := filepath.Glob(filepath.Join(c.Dir, "logs", "*.log"))
 	for _, f := range logs {
 		data, _ := os.ReadFile(f)
+		_ = os.WriteFile(filepath.Join(keep, filepath.Base(f)), data, 0o600)
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 		c.tb.Logf("==== %s (last %d lines)\n%s", filepath.Base(f), min(40, len(lines)), strings.Join(lines[max(0, len(lines)-40):], "\n"))
 	}
+	c.tb.Logf("whole logs kept in %s", keep)
 }
 
 // start runs one named process with its output in logs/<name>.log.
