@@ -117,7 +117,7 @@ cluster-down: ## Stop the local cluster and undo what it changed on the machine.
 
 .PHONY: soak
 soak: control-plane-bin ## Random faults on three simulated hosts, checking one active and no overlapping writers (HAMON_SOAK_SEED, HAMON_SOAK_STEPS).
-	go test -count=1 -tags e2e,soak -run TestSoak -timeout 120m -v ./hack/e2e/ 2>&1 | grep -E --line-buffered 'soak_test.go|e2e_test.go|^(FAIL|ok|---)'
+	mkdir -p bin && go test -count=1 -tags e2e,soak -run TestSoak -timeout 120m -v ./hack/e2e/ 2>&1 | tee bin/soak.log | grep -E --line-buffered 'soak_test.go|e2e_test.go|simcluster.go:.*whole logs|^(FAIL|ok|---)'
 
 .PHONY: fuzz
 fuzz: ## Fuzz the state machine for FUZZTIME (default 2m).

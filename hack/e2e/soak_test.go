@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
+
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers/testenv"
 )
@@ -67,7 +69,12 @@ func TestSoak(t *testing.T) {
 			w.sc.RebootHost(active)
 		case 4:
 			what = "planned swap"
-			w.request(hav1alpha1.ActionSwap, fmt.Sprintf("soak-%d", step))
+			id := fmt.Sprintf("soak-%d", step)
+			w.request(hav1alpha1.ActionSwap, id)
+			testenv.Eventually(t, 30*time.Second, id+" answered", func() bool {
+				last := w.get().Status.LastRequest
+				return last != nil && last.ID == id
+			})
 		case 5:
 			what = "kill and restart the controller"
 			w.sc.Kill("manager")
@@ -105,17 +112,26 @@ func (w *world) waitNewActive(old string) {
 }
 
 func (w *world) requestNode(action hav1alpha1.RequestAction, id, node string) {
-	c := w.get()
-	if c.Spec.Request != nil && c.Spec.Request.Action == action && c.Spec.Request.Node == node &&
-		(c.Status.LastRequest == nil || c.Status.LastRequest.ID != c.Spec.Request.ID) {
-		return // asked already, not answered yet
+	w.t.Helper()
+	// The controller writes the status meanwhile: retry on a conflict, or
+	// the request is lost and the wait for its outcome times out.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c := w.get()
+		if c.Spec.Request != nil && c.Spec.Request.Action == action && c.Spec.Request.Node == node &&
+			(c.Status.LastRequest == nil || c.Status.LastRequest.ID != c.Spec.Request.ID) {
+			return nil // asked already, not answered yet
+		}
+		c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action, Node: node}
+		return env.Client.Update(context.Background(), c)
+	})
+	if err != nil {
+		w.t.Fatal(err)
 	}
-	c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action, Node: node}
-	_ = env.Client.Update(context.Background(), c)
 }
 
-// bringBackStandbys asks every live host that is not a standby (a failed
-// or rebooted one) back as standby, as an operator would with monbegin.
+// bringBackStandbys puts every live host that is not a standby back in
+// service, as an operator would: a fenced host is rebooted (it then rejoins
+// by itself), a failed or stopped one is asked back with monbegin.
 func (w *world) bringBackStandbys(step int) {
 	w.t.Helper()
 	c := w.get()
@@ -123,11 +139,34 @@ func (w *world) bringBackStandbys(step int) {
 		if h.Node == c.Status.ActiveNode || h.State == hav1alpha1.HostStandby || !h.Alive {
 			continue
 		}
-		w.requestNode(hav1alpha1.ActionBegin, fmt.Sprintf("soak-begin-%d-%s", step, h.Node), h.Node)
+		id := fmt.Sprintf("soak-begin-%d-%s", step, h.Node)
+		if h.State == hav1alpha1.HostFenced {
+			w.t.Logf("step %d: %s is fenced: rebooting it", step, h.Node)
+			w.sc.RebootHost(h.Node)
+		} else {
+			w.requestNode(hav1alpha1.ActionBegin, id, h.Node)
+		}
+		tries := 0
+		asked := time.Now()
 		testenv.Eventually(w.t, 60*time.Second, "step "+strconv.Itoa(step)+": "+h.Node+" back as standby", func() bool {
-			for _, x := range w.get().Status.Hosts {
+			c := w.get()
+			if last := c.Status.LastRequest; last != nil && last.ID == id && last.Outcome == hav1alpha1.RequestRefused {
+				if last.Reason != "SwitchoverInProgress" {
+					w.t.Fatalf("step %d: Begin %s refused: %s", step, h.Node, last.Message)
+				}
+				if time.Since(asked) > time.Second {
+					// Refused while a switchover ran: ask again, as an operator would.
+					tries++
+					id = fmt.Sprintf("soak-begin-%d-%s-%d", step, h.Node, tries)
+					w.requestNode(hav1alpha1.ActionBegin, id, h.Node)
+					asked = time.Now()
+				}
+			}
+			for _, x := range c.Status.Hosts {
 				if x.Node == h.Node {
-					return x.State == hav1alpha1.HostStandby
+					// Back in service: as a standby, or already the active
+					// again if a late-noticed fault moved the server to it.
+					return x.State == hav1alpha1.HostStandby || (x.Node == c.Status.ActiveNode && c.Status.Phase == hav1alpha1.PhaseOnline)
 				}
 			}
 			return false
