@@ -38,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
@@ -128,6 +129,7 @@ func runHost(node, dir string, noop bool, interval time.Duration) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	ctrl.SetLogger(zap.New())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// Like a kubelet, the host watches the pods bound to its node rather
