@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -150,17 +151,34 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // emitEvents records the machine's Emit commands as Kubernetes events, the
 // message id as the reason, so `kubectl get events` reads like HA Monitor's
 // syslog.
+//
+// Messages with the same id in one decision (a standby started on two hosts)
+// make one event: the event recorder would fold the second into the first
+// as a series (same object, reason and action) and lose its message.
 func (r *HAServerReconciler) emitEvents(s *hav1alpha1.HAServer, cmds []hotstandby.Command) {
+	var order []string
+	notes := map[string][]string{}
+	warning := map[string]bool{}
 	for _, c := range cmds {
 		if e, ok := c.(hotstandby.Emit); ok {
-			kind := corev1.EventTypeNormal
-			if e.Warning {
-				kind = corev1.EventTypeWarning
+			if _, seen := notes[e.ID]; !seen {
+				order = append(order, e.ID)
 			}
-			r.Recorder.Eventf(s, nil, kind, e.ID, "HotStandby", "%s %s", e.ID, e.Message)
+			notes[e.ID] = append(notes[e.ID], e.ID+" "+e.Message)
+			warning[e.ID] = warning[e.ID] || e.Warning
 		}
 	}
+	for _, id := range order {
+		kind := corev1.EventTypeNormal
+		if warning[id] {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(s, nil, kind, id, "HotStandby", "%s", truncate(strings.Join(notes[id], "; "), maxEventNote))
+	}
 }
+
+// maxEventNote is the API server's limit on an event's note.
+const maxEventNote = 1024
 
 // recordAgentWork turns the machine's commands for the node agents into
 // status.agentRequests (Reserve is targetNode + fencingEpoch).

@@ -2,10 +2,13 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
@@ -293,4 +296,27 @@ func TestConflictingEdits_DoNotLoseTheRequest(t *testing.T) {
 	}
 	f.waitRequest("app", "swap", hav1alpha1.RequestDone)
 	f.waitActive("app", "c-b")
+}
+
+// Two messages with one id in one decision (standbys started on two hosts)
+// both reach the events: the recorder would fold the second into the first
+// as a series and lose its message.
+func TestEvents_SameIDTwiceInOneDecisionKeepsBothMessages(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-ev2", "e2-a", "e2-b", "e2-c")
+	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "e2-a", "e2-b", "e2-c")
+	f.waitActive("tp", "e2-a")
+	eventually(t, "both standbys named in HAMN101-I events", func() bool {
+		var list eventsv1.EventList
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns)); err != nil {
+			t.Fatal(err)
+		}
+		var notes string
+		for _, e := range list.Items {
+			if e.Regarding.Name == "tp" && e.Reason == "HAMN101-I" {
+				notes += e.Note + "\n"
+			}
+		}
+		return strings.Contains(notes, "e2-b") && strings.Contains(notes, "e2-c")
+	})
 }
