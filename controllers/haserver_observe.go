@@ -54,6 +54,10 @@ type hostView struct {
 	stale []*corev1.Pod
 	// nodeExists says the Node object exists.
 	nodeExists bool
+	// rebooted says the host's boot ID is not the one the status recorded:
+	// every pod seen there belongs to the old boot (now in stale), and
+	// whatever ran there has ended.
+	rebooted bool
 }
 
 // observe reads what the machine needs about each host of s.
@@ -129,6 +133,14 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		}
 		v.nodeExists = err == nil
 	}
+	for _, h := range s.Status.Hosts {
+		if v := views[h.Node]; v != nil && h.BootID != "" && v.bootID != "" && v.bootID != h.BootID {
+			if v.pod != nil {
+				v.stale = append(v.stale, v.pod)
+			}
+			v.pod, v.live, v.rebooted = nil, false, true
+		}
+	}
 	return views, nil
 }
 
@@ -201,7 +213,17 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 		}
 	}
 	for _, h := range st.Hosts {
-		if v := views[h.Node]; v != nil {
+		v := views[h.Node]
+		switch {
+		case v == nil:
+		case v.rebooted:
+			// The old boot's pods say nothing of the new one: the reboot
+			// ended any server running there (a kubelet would report it
+			// lost, exit 137, some time later).
+			if h.Running && h.State != hotstandby.Fenced {
+				evs = append(evs, hotstandby.ServerExited{Node: h.Node, Normal: false})
+			}
+		default:
 			evs = append(evs, podEvents(s, h, v)...)
 		}
 	}
