@@ -476,7 +476,7 @@ func scale(t *testing.T, n int) Scale {
 	t.Helper()
 	sc := simcluster.Start(t, env, simcluster.FastTiming)
 	sc.HostArgs = []string{"--noop", "--interval=1s"}
-	metrics := fmt.Sprintf("127.0.0.1:%d", 18000+n%1000)
+	metrics := fmt.Sprintf("127.0.0.1:%d", 18000+n/1000%1000)
 	sc.StartController("--metrics-bind-address=" + metrics)
 	nodes := []string{fmt.Sprintf("sc%d-a", n), fmt.Sprintf("sc%d-b", n), fmt.Sprintf("sc%d-c", n)}
 	for _, node := range nodes {

@@ -78,6 +78,7 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd
+	exited  map[*exec.Cmd]chan struct{}
 	proxies map[string]*proxy
 	apiAddr string
 }
@@ -95,7 +96,7 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 		tb.Fatal(err)
 	}
 	c := &Cluster{tb: tb, Env: env, Dir: dir, Bin: bin, Timing: timing, Namespace: "hamon-system",
-		procs: map[string]*exec.Cmd{}, proxies: map[string]*proxy{}}
+		procs: map[string]*exec.Cmd{}, exited: map[*exec.Cmd]chan struct{}{}, proxies: map[string]*proxy{}}
 	u, err := url.Parse(env.Config.Host)
 	if err != nil || u.Host == "" {
 		tb.Fatalf("API server address %q: %v", env.Config.Host, err)
@@ -211,9 +212,11 @@ func (c *Cluster) startWith(name, kubeconfig string, argv ...string) {
 	if err := cmd.Start(); err != nil {
 		c.tb.Fatal(err)
 	}
-	go func() { _ = cmd.Wait(); _ = logf.Close() }()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
 	c.mu.Lock()
 	c.procs[name] = cmd
+	c.exited[cmd] = done
 	c.mu.Unlock()
 }
 
@@ -236,10 +239,18 @@ func (c *Cluster) Kill(name string) {
 	c.mu.Lock()
 	cmd := c.procs[name]
 	delete(c.procs, name)
+	done := c.exited[cmd]
+	delete(c.exited, cmd)
 	c.mu.Unlock()
 	if cmd != nil {
 		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		// Gone before it is started again: a process with a large heap
+		// takes a while to die, and still holds its ports meanwhile.
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
 	}
 }
 
