@@ -135,6 +135,9 @@ type GroupCommand struct {
 // the commands to the members, which ignore what no longer applies.
 func PlanGroup(members []MemberView) []GroupCommand {
 	var out []GroupCommand
+	// The leader is an exchange member's switchover for a failure: under
+	// way, or else the newest one that finished and succeeded (a fast
+	// switchover may be over before another member looks).
 	var leader *Switchover
 	for i := range members {
 		m := &members[i]
@@ -143,9 +146,21 @@ func PlanGroup(members []MemberView) []GroupCommand {
 			break
 		}
 	}
+	if leader == nil {
+		for i := range members {
+			m := &members[i]
+			if last := m.LastSwitch; m.Switch == nil && m.Exchange && last != nil && isFailureCause(last.Cause) &&
+				last.Result == ResultSucceeded && m.Active == last.To && (leader == nil || last.Started.After(leader.Started)) {
+				leader = last
+			}
+		}
+	}
 	if leader != nil {
 		for _, m := range members {
-			if m.Switch == nil && m.Active != "" && m.Active != leader.To {
+			// A member that switched since (by itself, or already with the
+			// group) follows its own history, not this one.
+			movedSince := m.LastSwitch != nil && !m.LastSwitch.Started.Before(leader.Started)
+			if m.Switch == nil && m.Active != "" && m.Active != leader.To && !movedSince {
 				out = append(out, GroupCommand{Member: m.Name, Event: GroupSwitch{To: leader.To, Cause: CauseGroupSwitch}})
 			}
 		}

@@ -22,6 +22,31 @@ func TestGroupExchange_FailedMemberLeadsOthersFollow(t *testing.T) {
 	}
 }
 
+// A member's failure switchover can be over before the others look: the
+// finished one still leads those that have not moved since.
+func TestGroupExchange_FinishedFailureSwitchoverStillLeads(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	members := []MemberView{
+		{Name: "db", Exchange: true, Active: "b",
+			LastSwitch: &Switchover{From: "a", To: "b", Cause: CauseServerFailure, Result: ResultSucceeded, Started: t0}},
+		{Name: "tp", Exchange: true, Active: "a",
+			LastSwitch: &Switchover{To: "a", Cause: CauseInitial, Result: ResultSucceeded, Started: t0.Add(-time.Minute)}},
+		{Name: "later", Exchange: true, Active: "a",
+			LastSwitch: &Switchover{From: "b", To: "a", Cause: CausePlannedSwap, Result: ResultSucceeded, Started: t0.Add(time.Minute)}},
+	}
+	got := PlanGroup(members)
+	want := []GroupCommand{{Member: "tp", Event: GroupSwitch{To: "b", Cause: CauseGroupSwitch}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+	// Once tp has followed, nothing more is asked.
+	members[1].Active = "b"
+	members[1].LastSwitch = &Switchover{From: "a", To: "b", Cause: CauseGroupSwitch, Result: ResultSucceeded, Started: t0.Add(time.Second)}
+	if got := PlanGroup(members); len(got) != 0 {
+		t.Fatalf("after following: got %v", got)
+	}
+}
+
 func TestGroupExchange_PlannedSwitchOfAMemberDoesNotLead(t *testing.T) {
 	members := []MemberView{
 		{Name: "db", Exchange: true, Switch: &Switchover{From: "a", To: "b", Cause: CausePlannedSwap}},

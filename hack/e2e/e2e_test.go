@@ -527,3 +527,47 @@ func TestGroupSwitchover_OneFailureMovesTheGroup(t *testing.T) {
 	w.writersOf("mpatha", w.node(0), w.node(1))
 	w.writersOf("mpathb", w.node(0), w.node(1))
 }
+
+// 3.2.7 (switchError Retry): the server fails its first start on the
+// switchover target; the target enters start retry (>ONL, HAMN126-W),
+// retries (HAMN136-I) and the server comes Online there.
+func TestStartRetry_TargetFailsOnceThenStarts(t *testing.T) {
+	w := newWorld(t, "retry", 2)
+	target := w.node(1)
+	flag := filepath.Join(w.sc.Dir, "failed-once")
+	w.server(func(s *hav1alpha1.HAServerSpec) {
+		s.Mode = hav1alpha1.ModeMonitor
+		s.SwitchError = hav1alpha1.SwitchErrorRetry
+		s.SwitchRetry = ptrInt32(3)
+		// The patrol is the readiness probe: a server is started once it passes.
+		s.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}, Interval: "1s", Timeout: "500ms"}
+		c := &s.Template.Spec.Containers[0]
+		c.Command = []string{"/bin/sh", "-c",
+			`if [ "$HAMON_SIM_NODE" = "` + target + `" ] && [ ! -e "` + flag + `" ]; then touch "` + flag + `"; exit 1; fi; exec "$0"`,
+			filepath.Join(w.sc.Bin, "demo-server")}
+	})
+	w.waitOnline(w.node(0), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	w.sc.HostDown(w.node(0))
+	d := w.waitOnline(target, 60*time.Second)
+	if _, err := os.Stat(flag); err != nil {
+		t.Fatal("the first start on the target did not fail: the scenario tested nothing")
+	}
+	var ids []string
+	var events corev1.EventList
+	if err := env.Client.List(context.Background(), &events, client.InNamespace(w.ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		ids = append(ids, e.Reason)
+	}
+	for _, want := range []string{"HAMN126-W", "HAMN136-I"} {
+		if !strings.Contains(strings.Join(ids, " "), want) {
+			t.Fatalf("no %s event; events: %v", want, ids)
+		}
+	}
+	t.Logf("host loss → first start failed → retry → Online on %s in %s", target, d.Round(time.Millisecond))
+	w.writers(w.node(0), target)
+}
+
+func ptrInt32(v int32) *int32 { return &v }

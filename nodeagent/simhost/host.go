@@ -139,16 +139,17 @@ func (h *Host) sync(ctx context.Context) error {
 			// container went with the host. A kubelet reports it the same way.
 			h.setTerminated(ctx, p, 137, "ContainerStatusUnknown")
 		case pr != nil:
-			if pr.cmd != nil {
-				h.writeRole(pr.base, p)
-				h.probeReadiness(ctx, p, pr)
-			}
 			select {
 			case <-pr.done:
 				if p.Status.Phase == corev1.PodRunning {
 					h.setTerminated(ctx, p, pr.code, "Exited")
 				}
 			default:
+				// Probes run only in a running container, as a kubelet's do.
+				if pr.cmd != nil {
+					h.writeRole(pr.base, p)
+					h.probeReadiness(ctx, p, pr)
+				}
 			}
 		}
 	}
@@ -352,6 +353,11 @@ func (h *Host) probeReadiness(ctx context.Context, p *corev1.Pod, pr *proc) {
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(max(1, pb.TimeoutSeconds))*time.Second)
 	code, _, err := pr.exec(pctx, pb.Exec.Command)
 	cancel()
+	select {
+	case <-pr.done:
+		return // the container ended meanwhile: an exec in it would have failed
+	default:
+	}
 	ready := p.Status.ContainerStatuses[0].Ready
 	if err == nil && code == 0 {
 		pr.probeFailures, ready = 0, true
