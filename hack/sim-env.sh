@@ -49,6 +49,7 @@ sim_env_start() {
     echo "boot-$n-1" > "$RUN/sim/$n.boot_id"
     "$ROOT/bin/hamon-sim" host --node "$n" --state "$RUN/sim" > "$RUN/logs/$n-host.log" 2>&1 &
     PIDS+=($!)
+    echo $! > "$RUN/sim/$n.host.pid"
     start_agent "$n"
   done
 }

@@ -47,13 +47,13 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|pause|resume|path|disk [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	node := fs.String("node", "", "The simulated host's node name.")
 	state := fs.String("state", "bin/run/sim", "Directory of the simulated hosts' state (pid and role files).")
-	sig := fs.String("signal", "KILL", "kill: the signal (KILL: abnormal termination; TERM: the server ends by itself).")
+	sig := fs.String("signal", "KILL", "kill: the signal (KILL: abnormal termination; TERM: the server ends by itself; STOP: it hangs, CONT: it goes on).")
 	diskRoot := fs.String("disk-root", "", "disk: directory of the simulated shared disks.")
 	disk := fs.String("disk", "mpatha", "disk, path: the disk.")
 	port := fs.String("port", "p2", "path: the target port (path) of the node to the disk.")
@@ -78,12 +78,14 @@ func main() {
 		err = runHost(*node, filepath.Join(*state, *node), *noop, *interval)
 	case "kill":
 		err = kill(filepath.Join(*state, *node), *sig)
+	case "down":
+		err = hostDown(*state, *node)
 	case "pause", "resume":
 		err = signalAgent(*state, *node, os.Args[1] == "pause")
 	case "path":
 		err = failPath(*diskRoot, *disk, *node, *port, !*reinstate)
 	default:
-		err = fmt.Errorf("unknown command %q: want host, kill, pause, resume, path or disk", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path or disk", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hamon-sim:", err)
@@ -91,12 +93,48 @@ func main() {
 	}
 }
 
+// hostDown is a host failure: the host's node agent, its kubelet-lite and
+// every server process it runs are killed at once (SIGKILL). The host stays
+// down: the agent's Lease runs out and hamon moves what was active there.
+func hostDown(state, node string) error {
+	killed := 0
+	for _, f := range []string{node + ".agent.pid", node + ".host.pid"} {
+		if pid := readPid(filepath.Join(state, f)); pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	servers, _ := filepath.Glob(filepath.Join(state, node, "*.pid"))
+	for _, f := range servers {
+		if pid := readPid(f); pid > 0 {
+			_ = syscall.Kill(-pid, syscall.SIGKILL) // the server's process group
+		}
+	}
+	if killed == 0 {
+		return fmt.Errorf("no agent or host process of %s found in %s (%s.agent.pid, %s.host.pid)", node, state, node, node)
+	}
+	fmt.Printf("host %s is down: agent, kubelet-lite and %d server process(es) killed\n", node, len(servers))
+	return nil
+}
+
+func readPid(file string) int {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0
+	}
+	return pid
+}
+
 // kill signals the server processes of a host that run as active.
 func kill(dir, sig string) error {
-	signals := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT}
+	signals := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT,
+		"STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
 	s, ok := signals[sig]
 	if !ok {
-		return fmt.Errorf("--signal %s: want KILL, TERM or INT", sig)
+		return fmt.Errorf("--signal %s: want KILL (crash), TERM or INT (normal end), STOP (hang) or CONT", sig)
 	}
 	pids, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
 	n := 0
