@@ -95,7 +95,7 @@ test-short: control-plane-bin helm-bin ## Quicker run (fewer property-test seque
 	go test -count=1 -short ./...
 
 .PHONY: test-e2e
-test-e2e: control-plane-bin ## End-to-end: controller, simulated hosts and agents as processes; faults injected (about 3 min).
+test-e2e: control-plane-bin ## End-to-end: controller, simulated hosts and agents as processes; faults injected (about 4 min).
 	go test -count=1 -tags e2e -timeout 20m ./hack/e2e/...
 
 .PHONY: test-cluster
