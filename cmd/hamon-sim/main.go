@@ -53,7 +53,8 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	node := fs.String("node", "", "The simulated host's node name.")
 	state := fs.String("state", "bin/run/sim", "Directory of the simulated hosts' state (pid and role files).")
-	sig := fs.String("signal", "KILL", "kill: the signal (KILL: abnormal termination; TERM: the server ends by itself; STOP: it hangs, CONT: it goes on).")
+	sig := fs.String("signal", "KILL",
+		"kill: the signal (KILL: abnormal termination; TERM: the server ends by itself; STOP: it hangs, CONT: it goes on).")
 	diskRoot := fs.String("disk-root", "", "disk: directory of the simulated shared disks.")
 	disk := fs.String("disk", "mpatha", "disk, path: the disk.")
 	port := fs.String("port", "p2", "path: the target port (path) of the node to the disk.")

@@ -111,7 +111,7 @@ func (e *Env) StopAPIServer() error {
 	api := e.ControlPlane.GetAPIServer()
 	if err := api.Stop(); err != nil {
 		// A stop that timed out ends with SIGKILL: fine, if it is down.
-		addr := net.JoinHostPort(api.SecureServing.Address, api.SecureServing.Port)
+		addr := net.JoinHostPort(api.Address, api.Port)
 		if c, dialErr := net.DialTimeout("tcp", addr, time.Second); dialErr == nil {
 			_ = c.Close()
 			return fmt.Errorf("stopping kube-apiserver: %w", err)
