@@ -139,6 +139,7 @@ func PlanGroup(members []MemberView) []GroupCommand {
 	// way, or else the newest one that finished and succeeded (a fast
 	// switchover may be over before another member looks).
 	var leader *Switchover
+	finished := false
 	for i := range members {
 		m := &members[i]
 		if m.Switch != nil && m.Exchange && isFailureCause(m.Switch.Cause) {
@@ -147,6 +148,7 @@ func PlanGroup(members []MemberView) []GroupCommand {
 		}
 	}
 	if leader == nil {
+		finished = true
 		for i := range members {
 			m := &members[i]
 			if last := m.LastSwitch; m.Switch == nil && m.Exchange && last != nil && isFailureCause(last.Cause) &&
@@ -157,9 +159,10 @@ func PlanGroup(members []MemberView) []GroupCommand {
 	}
 	if leader != nil {
 		for _, m := range members {
-			// A member that switched since (by itself, or already with the
-			// group) follows its own history, not this one.
-			movedSince := m.LastSwitch != nil && !m.LastSwitch.Started.Before(leader.Started)
+			// A member that switched since a finished leader (by itself, or
+			// already with the group) follows its own history. The status
+			// keeps whole seconds: a switch in the same second is not "since".
+			movedSince := finished && m.LastSwitch != nil && m.LastSwitch.Started.After(leader.Started)
 			if m.Switch == nil && m.Active != "" && m.Active != leader.To && !movedSince {
 				out = append(out, GroupCommand{Member: m.Name, Event: GroupSwitch{To: leader.To, Cause: CauseGroupSwitch}})
 			}
