@@ -108,6 +108,7 @@ if [ -t 0 ] && [ -t 1 ]; then
   echo "  bin/hamon-sim down --node \$A --state $RUN/sim                 # host failure: agent, kubelet-lite and servers die"
   echo "  bin/hamon-sim pause --node \$A --state $RUN/sim                # a slow host (SIGSTOP its agent); resume brings it back"
   echo "  bin/hamon-sim path --node \$A --disk-root $RUN/disks --port p2 # fail a path (--reinstate to bring it back)"
+  echo "  bin/hamon-sim restart --process manager --state $RUN/sim --down 2s  # the controller killed and started again"
   echo "  HAMON_RUN_DIR=$HAMON_RUN_DIR HAMON_APISERVER_PORT=$HAMON_APISERVER_PORT hack/control-plane.sh restart-apiserver 6   # API server away 6 s"
   echo "  bin/hamon-sim disk --disk-root $RUN/disks                      # who holds and who writes the disk"
   echo "  logs: $RUN/logs"

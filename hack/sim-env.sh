@@ -12,7 +12,7 @@ declare -A AGENT
 
 sim_env_stop() {
   set +e
-  for f in "$RUN"/sim/*.agent.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
+  for f in "$RUN"/sim/*.agent.pid "$RUN"/sim/manager.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   sleep 1
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -44,6 +44,7 @@ sim_env_start() {
   "$ROOT/bin/manager" --metrics-bind-address="${HAMON_METRICS_ADDR:-0}" --health-probe-bind-address=0 \
     --self-fence-wait=1s --primary-wait=20s --allowed-disks="*=/dev/mapper/*" > "$RUN/logs/manager.log" 2>&1 &
   PIDS+=($!)
+  echo $! > "$RUN/sim/manager.pid"
   local n
   for n in "${NODES[@]}"; do
     echo "boot-$n-1" > "$RUN/sim/$n.boot_id"

@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -47,7 +48,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk|restart [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -61,7 +62,16 @@ func main() {
 	reinstate := fs.Bool("reinstate", false, "path: reinstate the path instead of failing it.")
 	noop := fs.Bool("noop", false, "host: run no process for a container (scale runs): Running until stopped, every exec succeeds.")
 	interval := fs.Duration("interval", 200*time.Millisecond, "host: how often the pods are synced.")
+	process := fs.String("process", "manager", "restart: the process, by its pid file in --state (manager, or NODE.agent).")
+	down := fs.Duration("down", 2*time.Second, "restart: how long the process stays down.")
 	_ = fs.Parse(os.Args[2:])
+	if os.Args[1] == "restart" {
+		if err := restart(*state, *process, *down); err != nil {
+			fmt.Fprintln(os.Stderr, "hamon-sim:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if os.Args[1] == "disk" {
 		if err := showDisk(*diskRoot, *disk); err != nil {
 			fmt.Fprintln(os.Stderr, "hamon-sim:", err)
@@ -86,7 +96,7 @@ func main() {
 	case "path":
 		err = failPath(*diskRoot, *disk, *node, *port, !*reinstate)
 	default:
-		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path or disk", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path, disk or restart", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hamon-sim:", err)
@@ -115,6 +125,52 @@ func hostDown(state, node string) error {
 	}
 	fmt.Printf("host %s is down: agent, kubelet-lite and %d server process(es) killed\n", node, len(servers))
 	return nil
+}
+
+// restart kills a process started by the demo (SIGKILL: it gets no chance
+// to clean up) and starts it again as it was: same command line, environment
+// and directory, its output appended to the same log. For the controller,
+// that is a controller killed mid-work and replaced.
+func restart(state, name string, down time.Duration) error {
+	pidFile := filepath.Join(state, name+".pid")
+	pid := readPid(pidFile)
+	if pid <= 0 {
+		return fmt.Errorf("no pid in %s", pidFile)
+	}
+	proc := fmt.Sprintf("/proc/%d/", pid)
+	rawArgs, err := os.ReadFile(proc + "cmdline")
+	if err != nil {
+		return fmt.Errorf("process %s (pid %d) is not running: %w", name, pid, err)
+	}
+	rawEnv, _ := os.ReadFile(proc + "environ")
+	dir, _ := os.Readlink(proc + "cwd")
+	logPath, _ := os.Readlink(proc + "fd/1")
+	argv := strings.Split(strings.TrimRight(string(rawArgs), "\x00"), "\x00")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	fmt.Printf("%s (pid %d) killed; down for %s\n", name, pid, down)
+	time.Sleep(down)
+	cmd := exec.Command(argv[0], argv[1:]...) //nolint:gosec // the demo's own process, as it was started
+	cmd.Env = strings.Split(strings.TrimRight(string(rawEnv), "\x00"), "\x00")
+	cmd.Dir = dir
+	if logPath != "" {
+		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = logf.Close() }()
+		cmd.Stdout, cmd.Stderr = logf, logf
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives this command
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		return err
+	}
+	fmt.Printf("%s started again (pid %d)\n", name, cmd.Process.Pid)
+	return cmd.Process.Release()
 }
 
 func readPid(file string) int {
