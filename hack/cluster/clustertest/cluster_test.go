@@ -932,17 +932,19 @@ func (h *harness) uninstall() string {
 			}
 			return s.Status.Phase == hav1alpha1.PhaseStopped
 		})
-		// monscsiclr is refused while the holder's agent is alive: End keeps
-		// the reservation, as HA Monitor's monend does.
-		out, err := h.try(time.Minute, kubectl, "hamon", "clear-reservation", name, "-n", ns, "--yes", "--timeout", "1m")
+		// End releases the reservation once the active copy has stopped: no
+		// disk stays reserved by a server that no longer runs.
 		disk := strings.TrimPrefix(h.server(name).Spec.SharedDisks[0].Device, "/dev/mapper/")
+		h.eventually(time.Minute, disk+" released after "+name+" ended", func() bool { return h.diskHolder(disk) == "" })
+		// monscsiclr is refused while the last holder's agent is alive.
+		out, err := h.try(time.Minute, kubectl, "hamon", "clear-reservation", name, "-n", ns, "--yes", "--timeout", "1m")
 		h.logf("kubectl hamon clear-reservation %s: %v\n%s", name, err, out)
 		cleared := "refused (holder alive)"
 		if err == nil {
 			cleared = "done"
 		}
-		notes = append(notes, fmt.Sprintf("%s Stopped, %s still reserved by %s (last active %s), clear-reservation %s",
-			name, disk, h.diskHolder(disk), holder, cleared))
+		notes = append(notes, fmt.Sprintf("%s Stopped, %s released (last active %s), clear-reservation %s",
+			name, disk, holder, cleared))
 	}
 	start := time.Now()
 	h.sh(5*time.Minute, helm, "uninstall", release, "-n", releaseNS, "--wait", "--timeout", "3m")
