@@ -198,13 +198,21 @@ func TestFencingTimeout_HotStandbyWait(t *testing.T) {
 	h.wantState("b", HotStandbyWait)
 }
 
-func TestFencedHost_RejoinsOnlyAfterReboot(t *testing.T) {
+// fencedA is a three-host Server-mode harness where a was lost, b took
+// over, and a came back (same boot): a is Fenced.
+func fencedA(t *testing.T) *harness {
+	t.Helper()
 	h := newHarness(t, threeHosts(ModeServer, withDisks))
 	h.do(HostLost{Node: "a"})
 	h.do(ReservationTaken{Node: "b", Epoch: 2})
 	h.do(ServerStarted{Node: "b"})
 	h.do(HostBack{Node: "a"})
 	h.wantState("a", Fenced)
+	return h
+}
+
+func TestFencedHost_RejoinsOnlyAfterReboot(t *testing.T) {
+	h := fencedA(t)
 	h.wantCmds()
 	h.do(HostBack{Node: "a", Rebooted: true})
 	h.wantEmit("HAMN151-I")
@@ -216,12 +224,7 @@ func TestFencedHost_RejoinsOnlyAfterReboot(t *testing.T) {
 // Begin cannot bring a fenced host back (only its reboot can), nor a host
 // whose agent is silent: each refusal says what to do instead.
 func TestBegin_RefusedForFencedOrSilentHost(t *testing.T) {
-	h := newHarness(t, threeHosts(ModeServer, withDisks))
-	h.do(HostLost{Node: "a"})
-	h.do(ReservationTaken{Node: "b", Epoch: 2})
-	h.do(ServerStarted{Node: "b"})
-	h.do(HostBack{Node: "a"})
-	h.wantState("a", Fenced)
+	h := fencedA(t)
 	h.do(Request{ID: "bg", Action: ActionBegin, Node: "a"})
 	h.wantRequest("bg", RequestRefused, ReasonHostFenced)
 	h.wantCmds()
