@@ -38,10 +38,9 @@ var startFailureReasons = []string{
 
 // hostView is what was observed of one host.
 type hostView struct {
-	// alive says the node agent's Lease is fresh; leaseExpiry is when it
-	// runs out.
-	alive       bool
-	leaseExpiry time.Time
+	// alive says the node agent's Lease is fresh, as the lease sight
+	// counts it.
+	alive bool
 	// bootID is the host's boot ID as its agent reports it (HANode).
 	bootID string
 	// report is the agent's report on this server (HANode status).
@@ -105,11 +104,11 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		case err != nil:
 			return nil, fmt.Errorf("reading the lease of %s: %w", n, err)
 		default:
-			v.leaseExpiry = leaseExpiry(&lease)
+			expiry := leaseExpiry(&lease)
 			if r.sight != nil {
-				v.leaseExpiry = r.sight.expiry(&lease, recordedAlive(s, n))
+				expiry = r.sight.expiry(&lease, recordedAlive(s, n))
 			}
-			v.alive = now.Before(v.leaseExpiry)
+			v.alive = now.Before(expiry)
 		}
 		var hn hav1alpha1.HANode
 		err = r.Get(ctx, client.ObjectKey{Name: n}, &hn)

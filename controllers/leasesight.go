@@ -80,31 +80,25 @@ func (ls *leaseSight) saw(l *coordinationv1.Lease) (revived bool) {
 		stale = prev.told || now.After(prev.at.Add(prev.dur))
 	}
 	cur := ls.record(l, now)
-	if ls.lost || ls.lastContact.IsZero() || now.Sub(ls.lastContact) > ls.gap {
+	ls.contact(now)
+	return !known || (stale && cur != prev)
+}
+
+// contact notes that the API server answered at now, under ls.mu: if the
+// controller was blind, sight starts again from now.
+func (ls *leaseSight) contact(now time.Time) {
+	if ls.blind(now) {
 		ls.sightSince = now
 	}
 	ls.lost, ls.lastContact = false, now
-	return !known || (stale && cur != prev)
 }
 
 // record notes l's renewTime, under ls.mu.
 func (ls *leaseSight) record(l *coordinationv1.Lease, now time.Time) *leaseSeen {
-	renew := time.Time{}
-	if l.Spec.RenewTime != nil {
-		renew = l.Spec.RenewTime.Time
+	cur := ls.peek(l, now)
+	if cur.dur > 0 && (len(ls.seen) == 0 || cur.dur/2 < ls.gap) {
+		ls.gap = cur.dur / 2
 	}
-	var dur time.Duration
-	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
-		dur = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-		if len(ls.seen) == 0 || dur/2 < ls.gap {
-			ls.gap = dur / 2
-		}
-	}
-	prev, ok := ls.seen[l.Name]
-	if ok && prev.renew.Equal(renew) && prev.dur == dur {
-		return prev
-	}
-	cur := &leaseSeen{renew: renew, dur: dur, at: now, changed: ok}
 	ls.seen[l.Name] = cur
 	return cur
 }
@@ -113,11 +107,14 @@ func (ls *leaseSight) record(l *coordinationv1.Lease, now time.Time) *leaseSeen 
 // the event handler has not seen yet is news, but saw must be the one to
 // record it, so that it notices a revival. Under ls.mu.
 func (ls *leaseSight) peek(l *coordinationv1.Lease, now time.Time) *leaseSeen {
-	renew := time.Time{}
+	var renew time.Time
 	if l.Spec.RenewTime != nil {
 		renew = l.Spec.RenewTime.Time
 	}
-	dur := time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	var dur time.Duration
+	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
+		dur = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	}
 	prev, ok := ls.seen[l.Name]
 	if ok && prev.renew.Equal(renew) && prev.dur == dur {
 		return prev
@@ -236,11 +233,7 @@ func (ls *leaseSight) probe(ctx context.Context, timeout time.Duration) {
 	if len(leases) == 0 {
 		// In contact, with no agent to hear from.
 		ls.mu.Lock()
-		now := ls.clock.Now()
-		if ls.blind(now) {
-			ls.sightSince = now
-		}
-		ls.lost, ls.lastContact = false, now
+		ls.contact(ls.clock.Now())
 		ls.mu.Unlock()
 	}
 }
