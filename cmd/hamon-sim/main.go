@@ -200,15 +200,7 @@ func kill(dir, sig string) error {
 		if strings.TrimSpace(string(role)) != "active" {
 			continue
 		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil {
-			continue
-		}
-		if err := syscall.Kill(pid, s); err == nil {
+		if pid := readPid(f); pid > 0 && syscall.Kill(pid, s) == nil {
 			n++
 		}
 	}
@@ -310,13 +302,9 @@ func showDisk(root, name string) error {
 
 // signalAgent pauses (SIGSTOP) or resumes (SIGCONT) a host's agent.
 func signalAgent(state, node string, pause bool) error {
-	data, err := os.ReadFile(filepath.Join(state, node+".agent.pid"))
-	if err != nil {
-		return fmt.Errorf("no agent pid for %s in %s: %w", node, state, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("agent pid file of %s: %q is not a pid", node, data)
+	pid := readPid(filepath.Join(state, node+".agent.pid"))
+	if pid <= 0 {
+		return fmt.Errorf("no agent pid for %s in %s (%s.agent.pid)", node, state, node)
 	}
 	sig := syscall.SIGCONT
 	if pause {
