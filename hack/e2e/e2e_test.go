@@ -204,10 +204,22 @@ func (w *world) writersOf(disk string, want ...string) {
 
 func (w *world) request(action hav1alpha1.RequestAction, id string) {
 	w.t.Helper()
-	// The controller writes the status meanwhile: retry on a conflict.
+	w.requestNode(action, id, "")
+}
+
+// requestNode writes an operator request for node ("" for none), unless
+// the same one is already waiting for its answer.
+func (w *world) requestNode(action hav1alpha1.RequestAction, id, node string) {
+	w.t.Helper()
+	// The controller writes the status meanwhile: retry on a conflict, or
+	// the request is lost and the wait for its outcome times out.
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		c := w.get()
-		c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action}
+		if c.Spec.Request != nil && c.Spec.Request.Action == action && c.Spec.Request.Node == node &&
+			(c.Status.LastRequest == nil || c.Status.LastRequest.ID != c.Spec.Request.ID) {
+			return nil // asked already, not answered yet
+		}
+		c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action, Node: node}
 		return env.Client.Update(context.Background(), c)
 	})
 	if err != nil {
@@ -538,7 +550,7 @@ func TestStartRetry_TargetFailsOnceThenStarts(t *testing.T) {
 	w.server(func(s *hav1alpha1.HAServerSpec) {
 		s.Mode = hav1alpha1.ModeMonitor
 		s.SwitchError = hav1alpha1.SwitchErrorRetry
-		s.SwitchRetry = ptrInt32(3)
+		s.SwitchRetry = ptr(int32(3))
 		// The patrol is the readiness probe: a server is started once it passes.
 		s.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}, Interval: "1s", Timeout: "500ms"}
 		c := &s.Template.Spec.Containers[0]
@@ -570,4 +582,4 @@ func TestStartRetry_TargetFailsOnceThenStarts(t *testing.T) {
 	w.writers(w.node(0), target)
 }
 
-func ptrInt32(v int32) *int32 { return &v }
+func ptr[T any](v T) *T { return &v }

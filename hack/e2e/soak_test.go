@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/util/retry"
-
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/controllers/hotstandby"
 	"github.com/hamon-ha/hamon/controllers/testenv"
 )
 
@@ -111,24 +109,6 @@ func (w *world) waitNewActive(old string) {
 	})
 }
 
-func (w *world) requestNode(action hav1alpha1.RequestAction, id, node string) {
-	w.t.Helper()
-	// The controller writes the status meanwhile: retry on a conflict, or
-	// the request is lost and the wait for its outcome times out.
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		c := w.get()
-		if c.Spec.Request != nil && c.Spec.Request.Action == action && c.Spec.Request.Node == node &&
-			(c.Status.LastRequest == nil || c.Status.LastRequest.ID != c.Spec.Request.ID) {
-			return nil // asked already, not answered yet
-		}
-		c.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action, Node: node}
-		return env.Client.Update(context.Background(), c)
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-}
-
 // bringBackStandbys puts every live host that is not a standby back in
 // service, as an operator would: a fenced host is rebooted (it then rejoins
 // by itself), a failed or stopped one is asked back with monbegin.
@@ -153,7 +133,7 @@ func (w *world) bringBackStandbys(step int) {
 			if last := c.Status.LastRequest; last != nil && last.ID == id && last.Outcome == hav1alpha1.RequestRefused {
 				// Any other refusal (AlreadyRunning: a swapped-out active
 				// is on its way back as standby) leaves the wait to tell.
-				if last.Reason == "SwitchoverInProgress" && time.Since(asked) > time.Second {
+				if last.Reason == hotstandby.ReasonSwitchoverInProgress && time.Since(asked) > time.Second {
 					// Refused while a switchover ran: ask again, as an operator would.
 					tries++
 					id = fmt.Sprintf("soak-begin-%d-%s-%d", step, h.Node, tries)
