@@ -78,7 +78,7 @@ func Start() (*Env, error) {
 	}
 	env.ControlPlane.GetAPIServer().CertDir = certDir
 	// kube-apiserver drains for longer than tests want to wait: after this
-	// long it is killed (RestartAPIServer then carries on).
+	// long it is killed (StopAPIServer then carries on).
 	env.ControlPlane.GetAPIServer().StopTimeout = 5 * time.Second
 	cfg, err := env.Start()
 	if err != nil {
