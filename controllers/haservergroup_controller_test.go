@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 )
@@ -78,9 +79,13 @@ func TestGroupNoExchange_WaitsForGroupSwap(t *testing.T) {
 	if f.get("tp").Status.ActiveNode != "gn-a" {
 		t.Fatal("tp moved although the group is no_exchange")
 	}
-	g := f.getGroup("g")
-	g.Spec.Request = &hav1alpha1.OperatorRequest{ID: "gswap", Action: hav1alpha1.ActionSwap}
-	if err := env.Client.Update(context.Background(), g); err != nil {
+	// The group controller writes the group's status meanwhile: a conflict
+	// is retried, as kubectl hamon does.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		g := f.getGroup("g")
+		g.Spec.Request = &hav1alpha1.OperatorRequest{ID: "gswap", Action: hav1alpha1.ActionSwap}
+		return env.Client.Update(context.Background(), g)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
