@@ -439,8 +439,11 @@ func TestAPIServerRestart_NoSwitchover(t *testing.T) {
 		s.Template.Spec.Containers[0].Command = []string{"/bin/sleep", "3600"}
 	})
 	w.waitOnline(w.node(0), 60*time.Second)
-	testenv.Eventually(t, 60*time.Second, "web Online", func() bool {
-		return w.getNamed("web").Status.Phase == hav1alpha1.PhaseOnline
+	// Both servers settled, standbys included: a standby still starting
+	// when the API server goes away would time out for that reason alone.
+	testenv.Eventually(t, 60*time.Second, "web Online with its standby", func() bool {
+		web := w.getNamed("web")
+		return web.Status.Phase == hav1alpha1.PhaseOnline && web.Status.StandbyNodes == w.node(1)
 	})
 	testenv.Eventually(t, 30*time.Second, "both hosts alive", func() bool {
 		hosts := w.get().Status.Hosts
