@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -151,8 +152,11 @@ func setGroupConditions(g *hav1alpha1.HAServerGroup, members []hav1alpha1.HAServ
 			Type: t, Status: st, Reason: reason, Message: msg, ObservedGeneration: g.Generation,
 		})
 	}
-	set(hav1alpha1.ConditionAvailable, g.Status.Phase == hav1alpha1.PhaseOnline && g.Status.ActiveNode != "",
-		string(g.Status.Phase), "members: "+fmt.Sprint(len(members)))
+	// A group whose members have no phase yet is Pending: a condition's
+	// reason may not be empty (the API server refuses the whole status).
+	phase := cmp.Or(g.Status.Phase, hav1alpha1.PhasePending)
+	set(hav1alpha1.ConditionAvailable, phase == hav1alpha1.PhaseOnline && g.Status.ActiveNode != "",
+		string(phase), "members: "+fmt.Sprint(len(members)))
 	set(hav1alpha1.ConditionSwitchoverInProgress, g.Status.TargetNode != "" || g.Status.Phase == hav1alpha1.PhaseSwitchingOver,
 		"GroupSwitch", "target "+orNone(g.Status.TargetNode))
 	images := map[string]bool{}
