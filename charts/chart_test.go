@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // These tests check the chart with the helm that hack/build-helm.sh builds

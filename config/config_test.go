@@ -32,7 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // These tests install the manifests of config/rbac and config/policy in a

@@ -4,7 +4,7 @@
 // the ValidatingAdmissionPolicies (policy) and samples.
 //
 // It has no Go code of its own. Its tests install the manifests in a real
-// kube-apiserver (controllers/testenv) and check what they promise: a node
+// kube-apiserver (hack/testenv) and check what they promise: a node
 // agent writes only its own node's HANode and Lease, an operator request
 // needs the verb "request", having the controller run pods (an HAServer's
 // template and hosts) needs the right to create them, and each ClusterRole

@@ -22,7 +22,7 @@ import (
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // The controller's tests run against a real kube-apiserver and etcd. There

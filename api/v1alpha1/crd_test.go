@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // These tests run against a real kube-apiserver and etcd: the validation

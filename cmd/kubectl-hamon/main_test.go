@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // The plugin against a real API server. A stand-in controller answers the

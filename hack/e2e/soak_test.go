@@ -13,7 +13,7 @@ import (
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // TestSoak injects random faults into three hosts running one server with a

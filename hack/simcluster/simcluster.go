@@ -1,7 +1,7 @@
 // Package simcluster runs hamon as people run it, in processes: the
 // controller (cmd/manager), and per simulated host a kubelet-lite with its
 // CRI socket (cmd/hamon-sim host) and a node agent (cmd/nodeagent), all
-// against a real kube-apiserver and etcd (controllers/testenv), with the
+// against a real kube-apiserver and etcd (hack/testenv), with the
 // hosts' shared disks simulated (nodeagent/simdisk). It is the Go API of
 // the fault injection that cmd/hamon-sim offers on the command line: kill
 // or pause an agent, kill a server, fail a path.
@@ -25,7 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
 )
 

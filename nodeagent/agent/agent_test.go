@@ -23,7 +23,7 @@ import (
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
-	"github.com/hamon-ha/hamon/controllers/testenv"
+	"github.com/hamon-ha/hamon/hack/testenv"
 	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
