@@ -11,18 +11,42 @@ import (
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
 )
 
-// setConditions is the one place that sets the HAServer's conditions. It
-// sets every owned condition on every reconcile, with a reason.
+// This file is the one place that writes the HAServer's conditions: every
+// owned condition on every reconcile, with a reason.
+
+// ownedConditions are the condition types the controller writes.
+var ownedConditions = []string{
+	hav1alpha1.ConditionAvailable, hav1alpha1.ConditionSwitchoverInProgress, hav1alpha1.ConditionFenced,
+	hav1alpha1.ConditionReservationHeld, hav1alpha1.ConditionDegraded, hav1alpha1.ConditionValid,
+}
+
+func setCondition(s *hav1alpha1.HAServer, t string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: s.Generation,
+	})
+}
+
+// setRefusedConditions says the spec is refused (Valid=False, with the
+// reason and the fix) and that nothing else is known: the controller does
+// not act on a refused spec, so it does not claim what the server is doing.
+func setRefusedConditions(s *hav1alpha1.HAServer, reason, msg string) {
+	for _, t := range ownedConditions {
+		if t == hav1alpha1.ConditionValid {
+			setCondition(s, t, metav1.ConditionFalse, reason, msg)
+			continue
+		}
+		setCondition(s, t, metav1.ConditionUnknown, hav1alpha1.ReasonSpecRefused, "the spec is refused (see condition Valid): hamon does not act on it")
+	}
+}
+
+// setConditions sets every owned condition from the machine's state.
 func setConditions(s *hav1alpha1.HAServer, st *hotstandby.State, cfg hotstandby.Config, missing []string) {
-	gen := s.Generation
 	set := func(t string, ok bool, reason, msg string) {
 		status := metav1.ConditionFalse
 		if ok {
 			status = metav1.ConditionTrue
 		}
-		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-			Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
-		})
+		setCondition(s, t, status, reason, msg)
 	}
 	active := st.ActiveNode()
 	held := !cfg.SharedDisks || (active != "" && st.ReservationHolder == active)

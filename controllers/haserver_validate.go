@@ -81,8 +81,7 @@ func olderThan(a, b *hav1alpha1.HAServer) bool {
 func (r *HAServerReconciler) refuse(ctx context.Context, s *hav1alpha1.HAServer, reason, msg string) error {
 	before := s.DeepCopy()
 	prev := meta.FindStatusCondition(s.Status.Conditions, hav1alpha1.ConditionValid)
-	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: hav1alpha1.ConditionValid, Status: metav1.ConditionFalse,
-		Reason: reason, Message: msg, ObservedGeneration: s.Generation})
+	setRefusedConditions(s, reason, msg)
 	s.Status.ObservedGeneration = s.Generation
 	if prev != nil && prev.Status == metav1.ConditionFalse && prev.Reason == reason && prev.Message == msg {
 		return nil

@@ -72,6 +72,14 @@ func TestDiskNotAllowed_NothingDone(t *testing.T) {
 	if len(pods.Items) != 0 || s.Status.Switchover != nil || s.Status.FencingEpoch != 0 || len(s.Status.AgentRequests) != 0 {
 		t.Fatalf("the controller acted on a refused server: %d pods, status %+v", len(pods.Items), s.Status)
 	}
+	// It does not claim to know what the server does: every other
+	// condition is Unknown.
+	for _, ct := range []string{hav1alpha1.ConditionAvailable, hav1alpha1.ConditionSwitchoverInProgress, hav1alpha1.ConditionFenced,
+		hav1alpha1.ConditionReservationHeld, hav1alpha1.ConditionDegraded} {
+		if c := meta.FindStatusCondition(s.Status.Conditions, ct); c == nil || c.Status != "Unknown" || c.Reason != hav1alpha1.ReasonSpecRefused {
+			t.Errorf("condition %s of a refused server: %+v, want Unknown (%s)", ct, c, hav1alpha1.ReasonSpecRefused)
+		}
+	}
 }
 
 // Two servers naming one disk on a shared host: the younger is refused

@@ -1,7 +1,8 @@
 package v1alpha1
 
 // Condition types of an HAServer. The controller sets every one of them on
-// every reconcile, Unknown when it cannot tell.
+// every reconcile, Unknown when it cannot tell (while the spec is refused,
+// every one but Valid).
 const (
 	// ConditionAvailable surfaces when one host is Online and, for a server
 	// with shared disks, holds their reservation.
@@ -41,4 +42,7 @@ const (
 	ReasonNoSharedDisks      = "NoSharedDisks"
 	ReasonSpecValid          = "SpecValid"
 	ReasonNodeNotFound       = "NodeNotFound"
+	// ReasonSpecRefused is the reason of every condition but Valid while the
+	// spec is refused: their status is Unknown.
+	ReasonSpecRefused = "SpecRefused"
 )
