@@ -7,6 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 )
 
 // CacheOptions keeps in the controller's memory only what it reads: the
@@ -14,7 +16,7 @@ import (
 // every kubelet's), and no object's managedFields, which are often the
 // larger part of an object and are never read here.
 func CacheOptions(agentNamespace string) (cache.Options, error) {
-	hamonPods, err := labels.NewRequirement(LabelServer, selection.Exists, nil)
+	hamonPods, err := labels.NewRequirement(hav1alpha1.LabelServer, selection.Exists, nil)
 	if err != nil {
 		return cache.Options{}, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
+	"github.com/hamon-ha/hamon/controllers/machinestate"
 )
 
 // groupIndex indexes HAServers by spec.group.name.
@@ -40,11 +41,11 @@ func groupOf(ctx context.Context, c client.Client, s *hav1alpha1.HAServer) (*hav
 func memberView(m *hav1alpha1.HAServer) hotstandby.MemberView {
 	v := hotstandby.MemberView{Name: m.Name, Exchange: m.Spec.GroupExchange(), Active: m.Status.ActiveNode}
 	if m.Status.Switchover != nil {
-		sw := switchoverFromStatus(*m.Status.Switchover)
+		sw := machinestate.SwitchoverFromStatus(*m.Status.Switchover)
 		v.Switch = &sw
 	}
 	if n := len(m.Status.Switchovers); n > 0 {
-		sw := switchoverFromStatus(m.Status.Switchovers[n-1])
+		sw := machinestate.SwitchoverFromStatus(m.Status.Switchovers[n-1])
 		v.LastSwitch = &sw
 	}
 	for _, h := range m.Status.Hosts {
@@ -121,7 +122,7 @@ func groupEvents(s *hav1alpha1.HAServer, g *hav1alpha1.HAServerGroup, members []
 	if g != nil && g.Status.TargetNode != "" && g.Status.LastRequest != nil && g.Status.LastRequest.Outcome == hav1alpha1.RequestInProgress {
 		evs = append(evs, hotstandby.GroupSwitch{To: g.Status.TargetNode, Cause: hotstandby.CauseGroupSwitch})
 	}
-	if s.Status.Switchover != nil && s.Status.Switchover.Stage == string(hotstandby.StageAwaitingMembers) {
+	if s.Status.Switchover != nil && s.Status.Switchover.Stage == hav1alpha1.StageAwaitingMembers {
 		ready := true
 		var waitsFor []string
 		if gate != nil {

@@ -13,25 +13,19 @@ import (
 	"strings"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
+	"github.com/hamon-ha/hamon/controllers/machinestate"
 )
 
 // hostIndex indexes HAServers by the nodes of spec.hosts.
@@ -41,8 +35,18 @@ const hostIndex = "spec.hosts.node"
 // that reading one server's pods does not scan every pod of the namespace.
 const podServerIndex = "metadata.labels.ha.hamon.io/server"
 
-// DefaultAgentNamespace is where node agents keep their Leases.
-const DefaultAgentNamespace = "hamon-system"
+const (
+	// refusedRecheck is how often a refused server is looked at again
+	// without being told: the allow-list (a flag) and the other server
+	// holding a disk can change without an event for this one.
+	refusedRecheck = 30 * time.Second
+	// unsafeStateRetry is how soon a reconcile whose decision broke a safety
+	// invariant (and was not acted on) is tried again.
+	unsafeStateRetry = time.Second
+	// timerSlack wakes the reconcile a little after the machine's next timer,
+	// so that the timer has surely expired when it looks.
+	timerSlack = 50 * time.Millisecond
+)
 
 // HAServerReconciler reconciles HAServers.
 type HAServerReconciler struct {
@@ -52,7 +56,7 @@ type HAServerReconciler struct {
 	// Clock tells the time (a fake one in tests).
 	Clock hotstandby.Clock
 	// Timing holds the state machine's timers.
-	Timing Timing
+	Timing hotstandby.Timing
 	// AgentNamespace is where the node agents' Leases are (one per node,
 	// named after the node).
 	AgentNamespace string
@@ -91,7 +95,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// Not acting at all: no pods, no reservation, no fencing. Looked at
 		// again when the spec changes, and every half minute for the
 		// allow-list or the other server.
-		return ctrl.Result{RequeueAfter: 30 * time.Second}, r.refuse(ctx, &s, reason, msg)
+		return ctrl.Result{RequeueAfter: refusedRecheck}, r.refuse(ctx, &s, reason, msg)
 	}
 	before := s.DeepCopy()
 	now := r.Clock.Now()
@@ -100,8 +104,8 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	gate := managerGate(&s, group, members)
-	cfg := configFor(&s, r.Timing, gate)
-	prev := stateFromStatus(&s, cfg)
+	cfg := machinestate.Config(&s, r.Timing, gate)
+	prev := machinestate.FromStatus(&s, cfg)
 	views, err := r.observe(ctx, &s, hostNodes(cfg, prev))
 	if err != nil {
 		return ctrl.Result{}, err
@@ -120,11 +124,12 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := hotstandby.CheckInvariants(cfg, st); err != nil {
 		// Never act on a state that breaks a safety rule: keep the old one.
 		log.Error(err, "State machine produced an unsafe state; not acting", "haserver", klog.KObj(&s))
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+		return ctrl.Result{RequeueAfter: unsafeStateRetry}, nil
 	}
-	writeState(&s, st, now)
+	machinestate.WriteStatus(&s, st, now)
 	recordBootIDs(&s, st, views)
 	recordAgentWork(&s, cmds, now)
+	s.Status.LocalDecisions = machinestate.LocalDecisions(cfg)
 	podErr := r.reconcilePods(ctx, &s, st, prev, views)
 	setConditions(&s, st, cfg, missingNodes(cfg, views))
 	s.Status.ObservedGeneration = s.Generation
@@ -173,7 +178,7 @@ func (r *HAServerReconciler) emitEvents(s *hav1alpha1.HAServer, cmds []hotstandb
 		if warning[id] {
 			kind = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(s, nil, kind, id, "HotStandby", "%s", truncate(strings.Join(notes[id], "; "), maxEventNote))
+		r.Recorder.Eventf(s, nil, kind, id, "HotStandby", "%s", hav1alpha1.Truncate(strings.Join(notes[id], "; "), maxEventNote))
 	}
 }
 
@@ -181,28 +186,23 @@ func (r *HAServerReconciler) emitEvents(s *hav1alpha1.HAServer, cmds []hotstandb
 const maxEventNote = 1024
 
 // recordAgentWork turns the machine's commands for the node agents into
-// status.agentRequests (Reserve is targetNode + fencingEpoch).
+// status.agentRequests, each with the next id (api/v1alpha1/protocol.go).
 func recordAgentWork(s *hav1alpha1.HAServer, cmds []hotstandby.Command, now time.Time) {
+	at := metav1.NewTime(now)
+	epoch := s.Status.FencingEpoch
 	for _, c := range cmds {
 		switch c := c.(type) {
+		case hotstandby.Reserve:
+			s.Status.AddAgentRequest(c.Node, hav1alpha1.AgentReserve, c.Epoch, at)
 		case hotstandby.Release:
-			addAgentRequest(s, c.Node, hav1alpha1.AgentRelease, now)
+			s.Status.AddAgentRequest(c.Node, hav1alpha1.AgentRelease, epoch, at)
 		case hotstandby.ClearReservation:
-			addAgentRequest(s, c.By, hav1alpha1.AgentClearReservation, now)
+			s.Status.AddAgentRequest(c.By, hav1alpha1.AgentClearReservation, epoch, at)
 		case hotstandby.FenceHost:
-			addAgentRequest(s, c.Node, hav1alpha1.AgentFenceHost, now)
+			s.Status.AddAgentRequest(c.Node, hav1alpha1.AgentFenceHost, epoch, at)
 		}
 		// StartServer, Promote and StopServer are carried out by
-		// reconcilePods from the state; Reserve by targetNode + epoch.
-	}
-}
-
-func addAgentRequest(s *hav1alpha1.HAServer, node string, a hav1alpha1.AgentAction, now time.Time) {
-	t := metav1.NewTime(now)
-	s.Status.AgentRequests = append(s.Status.AgentRequests,
-		hav1alpha1.AgentRequest{Node: node, Action: a, Epoch: s.Status.FencingEpoch, Time: &t})
-	if n := len(s.Status.AgentRequests); n > 16 {
-		s.Status.AgentRequests = s.Status.AgentRequests[n-16:]
+		// reconcilePods from the state.
 	}
 }
 
@@ -247,122 +247,7 @@ func (r *HAServerReconciler) nextWake(st *hotstandby.State, now time.Time) time.
 	if next.IsZero() {
 		return 0
 	}
-	return max(next.Sub(now)+50*time.Millisecond, 50*time.Millisecond)
-}
-
-// SetupWithManager registers the controller: HAServers, their pods, the
-// agents' Leases and HANodes (mapped to the HAServers of that node).
-func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.AgentNamespace == "" {
-		r.AgentNamespace = DefaultAgentNamespace
-	}
-	if r.Clock == nil {
-		r.Clock = hotstandby.RealClock{}
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, diskIndex, indexDisks); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, hostIndex,
-		func(o client.Object) []string {
-			var nodes []string
-			for _, h := range o.(*hav1alpha1.HAServer).Spec.Hosts {
-				nodes = append(nodes, h.Node)
-			}
-			return nodes
-		}); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podServerIndex,
-		func(o client.Object) []string {
-			if name, ok := o.GetLabels()[LabelServer]; ok {
-				return []string{name}
-			}
-			return nil
-		}); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &hav1alpha1.HAServer{}, groupIndex,
-		func(o client.Object) []string {
-			if g := o.(*hav1alpha1.HAServer).Spec.Group; g != nil {
-				return []string{g.Name}
-			}
-			return nil
-		}); err != nil {
-		return err
-	}
-	byGroup := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		name := o.GetName()
-		if s, ok := o.(*hav1alpha1.HAServer); ok {
-			if s.Spec.Group == nil {
-				return nil
-			}
-			name = s.Spec.Group.Name
-		}
-		return r.groupMembers(ctx, o.GetNamespace(), name)
-	})
-	byNode := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		return r.serversOnNode(ctx, o.GetName())
-	})
-	// A server refused for a disk in use is looked at again when the
-	// server that holds the disk changes or goes.
-	byDisk := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		var out []reconcile.Request
-		for _, d := range indexDisks(o) {
-			out = append(out, r.requestsFor(ctx, "disk "+d, client.MatchingFields{diskIndex: d})...)
-		}
-		return out
-	})
-	// A Lease's renewals are not news for the HAServers of its node: only a
-	// new Lease, a revived one, and one that runs out (told by the sight,
-	// on time) are. Every renewal would be a reconcile of every server on
-	// the node every few seconds.
-	expired := make(chan event.GenericEvent)
-	r.sight = newLeaseSight(r.Clock, listLeases(mgr.GetAPIReader(), r.AgentNamespace), expired)
-	if err := mgr.Add(r.sight); err != nil {
-		return err
-	}
-	agentLease := func(o client.Object) (*coordinationv1.Lease, bool) {
-		l, ok := o.(*coordinationv1.Lease)
-		return l, ok && l.Namespace == r.AgentNamespace
-	}
-	enqueue := func(ctx context.Context, node string, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		for _, req := range r.serversOnNode(ctx, node) {
-			q.Add(req)
-		}
-	}
-	leaseEvents := handler.Funcs{
-		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if l, ok := agentLease(e.Object); ok {
-				r.sight.saw(l)
-				enqueue(ctx, l.Name, q)
-			}
-		},
-		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if l, ok := agentLease(e.ObjectNew); ok && r.sight.saw(l) {
-				enqueue(ctx, l.Name, q)
-			}
-		},
-		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if l, ok := agentLease(e.Object); ok {
-				enqueue(ctx, l.Name, q)
-			}
-		},
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&hav1alpha1.HAServer{}).
-		Owns(&corev1.Pod{}).
-		Watches(&coordinationv1.Lease{}, leaseEvents).
-		WatchesRawSource(source.Channel(expired, byNode)).
-		Watches(&hav1alpha1.HANode{}, byNode).
-		Watches(&hav1alpha1.HAServerGroup{}, byGroup).
-		Watches(&hav1alpha1.HAServer{}, byGroup, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return o.(*hav1alpha1.HAServer).Spec.Group != nil
-		}))).
-		Watches(&hav1alpha1.HAServer{}, byDisk, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return len(o.(*hav1alpha1.HAServer).Spec.SharedDisks) > 0
-		}))).
-		Named("haserver").
-		Complete(r)
+	return max(next.Sub(now)+timerSlack, timerSlack)
 }
 
 func (r *HAServerReconciler) groupMembers(ctx context.Context, ns, group string) []reconcile.Request {

@@ -44,7 +44,7 @@ func TestMonitorMode_StartsOnPrimary_AbnormalExitSwitches(t *testing.T) {
 		t.Fatalf("Available: %+v", c)
 	}
 	p := f.podOn("db", "m-a")
-	if p.Labels[LabelRole] != RoleActiveLabel || p.Spec.RestartPolicy != "Never" {
+	if p.Labels[hav1alpha1.LabelRole] != hav1alpha1.RoleActiveLabel || p.Spec.RestartPolicy != "Never" {
 		t.Fatalf("pod labels %v restartPolicy %s", p.Labels, p.Spec.RestartPolicy)
 	}
 	c := p.Spec.Containers[0]
@@ -76,7 +76,7 @@ func TestServerMode_StandbyCopyIsPromotedWithoutRestart(t *testing.T) {
 	var standby string
 	eventually(t, "the standby copy runs on s-b", func() bool {
 		p := f.podOn("tp", "s-b")
-		if p != nil && p.Labels[LabelRole] == RoleStandbyLabel && f.get("tp").Status.StandbyNodes == "s-b" {
+		if p != nil && p.Labels[hav1alpha1.LabelRole] == hav1alpha1.RoleStandbyLabel && f.get("tp").Status.StandbyNodes == "s-b" {
 			standby = p.Name
 			return true
 		}
@@ -87,7 +87,7 @@ func TestServerMode_StandbyCopyIsPromotedWithoutRestart(t *testing.T) {
 	f.exit("tp", "s-a", 2)
 	f.waitActive("tp", "s-b")
 	p := f.podOn("tp", "s-b")
-	if p.Name != standby || p.Labels[LabelRole] != RoleActiveLabel {
+	if p.Name != standby || p.Labels[hav1alpha1.LabelRole] != hav1alpha1.RoleActiveLabel {
 		t.Fatalf("promoted pod %s labels %v, want %s active", p.Name, p.Labels, standby)
 	}
 }
@@ -120,7 +120,7 @@ func TestSharedDisks_ActivationWaitsForTheReservation(t *testing.T) {
 	if f.podOn("db", "d-a") != nil {
 		t.Fatal("the server started before the reservation was taken")
 	}
-	f.report("d-a", "db", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 1; r.Reservation = hav1alpha1.ReservationHeld })
+	f.reserved("d-a", "db", 1)
 	s := f.waitActive("db", "d-a")
 	if s.Status.ReservationHolder != "d-a" {
 		t.Fatalf("holder %q", s.Status.ReservationHolder)
@@ -135,7 +135,7 @@ func TestSharedDisks_ActivationWaitsForTheReservation(t *testing.T) {
 	if f.podOn("db", "d-b") != nil {
 		t.Fatal("d-b started before fencing d-a")
 	}
-	f.report("d-b", "db", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 2; r.Reservation = hav1alpha1.ReservationHeld })
+	f.reserved("d-b", "db", 2)
 	s = f.waitActive("db", "d-b")
 	var fenced bool
 	for _, h := range s.Status.Hosts {

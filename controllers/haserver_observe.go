@@ -15,20 +15,6 @@ import (
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
 )
 
-// Labels and annotations on the pods hamon runs.
-const (
-	// LabelServer names the HAServer a pod belongs to.
-	LabelServer = "ha.hamon.io/server"
-	// LabelRole is active or standby: a Service selecting role=active
-	// follows the active server, as HA Monitor moves an alias IP.
-	LabelRole = "ha.hamon.io/role"
-	// AnnotationNode names the node the pod is pinned to.
-	AnnotationNode = "ha.hamon.io/node"
-	// RoleActiveLabel and RoleStandbyLabel are the values of LabelRole.
-	RoleActiveLabel  = "active"
-	RoleStandbyLabel = "standby"
-)
-
 // startFailureReasons are the container waiting reasons that mean the
 // server cannot start (rather than "not yet").
 var startFailureReasons = []string{
@@ -118,11 +104,8 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			return nil, fmt.Errorf("reading HANode %s: %w", n, err)
 		default:
 			v.bootID = hn.Status.BootID
-			key := s.Namespace + "/" + s.Name
-			for i := range hn.Status.Servers {
-				if hn.Status.Servers[i].Key == key {
-					v.report = &hn.Status.Servers[i]
-				}
+			if rep := hn.Status.Report(s.ReportKey()); rep != nil && (rep.ServerUID == "" || rep.ServerUID == string(s.UID)) {
+				v.report = rep
 			}
 		}
 		var node corev1.Node
@@ -201,11 +184,13 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 		if v == nil || v.report == nil {
 			continue
 		}
-		switch v.report.Reservation {
-		case hav1alpha1.ReservationHeld:
-			evs = append(evs, hotstandby.ReservationTaken{Node: h.Node, Epoch: v.report.Epoch})
-		case hav1alpha1.ReservationFailed:
-			evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: v.report.Epoch, Reason: v.report.Message})
+		if a := v.report.LastAnswer(hav1alpha1.AgentReserve); a != nil {
+			switch a.Result {
+			case hav1alpha1.AnswerDone:
+				evs = append(evs, hotstandby.ReservationTaken{Node: h.Node, Epoch: a.Epoch})
+			case hav1alpha1.AnswerFailed:
+				evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: a.Epoch, Reason: a.Message})
+			}
 		}
 		if v.report.PatrolFailed && h.State == hotstandby.Online && v.pod != nil && v.report.PatrolPod == v.pod.Name {
 			evs = append(evs, hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol command failed: " + v.report.Message})

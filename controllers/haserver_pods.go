@@ -37,9 +37,9 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			v = &hostView{}
 		}
 		want := h.Running && h.State != hotstandby.Stopping
-		role := RoleStandbyLabel
+		role := hav1alpha1.RoleStandbyLabel
 		if h.Role == hotstandby.RoleActive {
-			role = RoleActiveLabel
+			role = hav1alpha1.RoleActiveLabel
 		}
 		switch {
 		case want && !v.live:
@@ -51,7 +51,7 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			setPodName(s, h.Node, p.Name)
 		case want && v.live:
 			setPodName(s, h.Node, v.pod.Name)
-			if v.pod.Labels[LabelRole] != role {
+			if v.pod.Labels[hav1alpha1.LabelRole] != role {
 				errs = append(errs, r.setRole(ctx, v.pod, role))
 			}
 		case !want && v.live:
@@ -99,7 +99,7 @@ func (r *HAServerReconciler) setRole(ctx context.Context, p *corev1.Pod, role st
 	if p.Labels == nil {
 		p.Labels = map[string]string{}
 	}
-	p.Labels[LabelRole] = role
+	p.Labels[hav1alpha1.LabelRole] = role
 	if err := r.Patch(ctx, p, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("labelling pod %s %s: %w", p.Name, role, err)
 	}
@@ -132,7 +132,7 @@ func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
 			GenerateName: name + "-",
 			Namespace:    s.Namespace,
 			Labels:       map[string]string{},
-			Annotations:  map[string]string{AnnotationNode: node},
+			Annotations:  map[string]string{hav1alpha1.AnnotationNode: node},
 		},
 		Spec: tmpl.Spec,
 	}
@@ -142,8 +142,8 @@ func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
 	for k, v := range tmpl.Annotations {
 		p.Annotations[k] = v
 	}
-	p.Labels[LabelServer] = s.Name
-	p.Labels[LabelRole] = role
+	p.Labels[hav1alpha1.LabelServer] = s.Name
+	p.Labels[hav1alpha1.LabelRole] = role
 	p.Spec.NodeName = node
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{
@@ -151,7 +151,7 @@ func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
 		VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
 			Items: []corev1.DownwardAPIVolumeFile{{
 				Path:     "role",
-				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['" + LabelRole + "']"},
+				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['" + hav1alpha1.LabelRole + "']"},
 			}},
 		}},
 	})

@@ -35,7 +35,8 @@ func setRefusedConditions(s *hav1alpha1.HAServer, reason, msg string) {
 			setCondition(s, t, metav1.ConditionFalse, reason, msg)
 			continue
 		}
-		setCondition(s, t, metav1.ConditionUnknown, hav1alpha1.ReasonSpecRefused, "the spec is refused (see condition Valid): hamon does not act on it")
+		setCondition(s, t, metav1.ConditionUnknown, hav1alpha1.ReasonSpecRefused,
+			"the spec is refused (see condition Valid): hamon does not act on it")
 	}
 }
 

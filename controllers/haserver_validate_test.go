@@ -93,7 +93,7 @@ func TestDiskInUse_YoungerRefusedUntilTheOlderGoes(t *testing.T) {
 	}
 	first := f.newServer("first", disk, "du-a", "du-b")
 	eventually(t, "first asks du-a for the reservation", func() bool { return f.get("first").Status.FencingEpoch == 1 })
-	f.report("du-a", "first", func(r *hav1alpha1.NodeServerStatus) { r.Epoch = 1; r.Reservation = hav1alpha1.ReservationHeld })
+	f.reserved("du-a", "first", 1)
 	f.waitActive("first", "du-a")
 	f.newServer("second", disk, "du-b", "du-c")
 	eventually(t, "second refused with DiskInUse", func() bool {

@@ -243,7 +243,7 @@ func (f *fakeCluster) holdPods(node string, hold bool) {
 // podOn returns the live server pod on node, or nil.
 func (f *fakeCluster) podOn(server, node string) *corev1.Pod {
 	var pods corev1.PodList
-	if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns), client.MatchingLabels{LabelServer: server}); err != nil {
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns), client.MatchingLabels{hav1alpha1.LabelServer: server}); err != nil {
 		f.t.Fatal(err)
 	}
 	for i := range pods.Items {
@@ -300,13 +300,8 @@ func (f *fakeCluster) report(node, server string, mutate func(*hav1alpha1.NodeSe
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		key := f.ns + "/" + server
-		var entry *hav1alpha1.NodeServerStatus
-		for i := range hn.Status.Servers {
-			if hn.Status.Servers[i].Key == key {
-				entry = &hn.Status.Servers[i]
-			}
-		}
+		key := hav1alpha1.ReportKey(f.ns, server)
+		entry := hn.Status.Report(key)
 		if entry == nil {
 			hn.Status.Servers = append(hn.Status.Servers, hav1alpha1.NodeServerStatus{Key: key})
 			entry = &hn.Status.Servers[len(hn.Status.Servers)-1]
@@ -317,6 +312,25 @@ func (f *fakeCluster) report(node, server string, mutate func(*hav1alpha1.NodeSe
 		}
 	}
 	f.t.Fatalf("could not write the report of %s", node)
+}
+
+// reserved answers, as node's agent would, the server's Reserve request for
+// node and epoch: Done, the node holding the disks for the epoch.
+func (f *fakeCluster) reserved(node, server string, epoch int64) {
+	f.t.Helper()
+	var id int64
+	for _, rq := range f.get(server).Status.AgentRequests {
+		if rq.Node == node && rq.Action == hav1alpha1.AgentReserve && rq.Epoch == epoch {
+			id = rq.ID
+		}
+	}
+	if id == 0 {
+		f.t.Fatalf("%s has no Reserve request for %s in epoch %d", server, node, epoch)
+	}
+	f.report(node, server, func(r *hav1alpha1.NodeServerStatus) {
+		r.Epoch, r.Reservation = epoch, hav1alpha1.ReservationHeld
+		r.AddAnswer(hav1alpha1.AgentAnswer{ID: id, Action: hav1alpha1.AgentReserve, Epoch: epoch, Result: hav1alpha1.AnswerDone})
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -124,59 +124,6 @@ type PathStatus struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
-// ReservationResult is the outcome of an agent's reservation work.
-// +kubebuilder:validation:Enum=Held;Released;Failed;NotRequired
-type ReservationResult string
-
-// The reservation results.
-const (
-	ReservationHeld        ReservationResult = "Held"        // The node's key holds every shared disk of the server.
-	ReservationReleased    ReservationResult = "Released"    // The node holds no registration.
-	ReservationFailed      ReservationResult = "Failed"      // Taking the reservation failed (see message).
-	ReservationNotRequired ReservationResult = "NotRequired" // The server has no shared disks.
-)
-
-// NodeServerStatus is what one agent reports about one server.
-type NodeServerStatus struct {
-	// key is namespace/name of the HAServer.
-	// +required
-	// +kubebuilder:validation:MaxLength=317
-	Key string `json:"key"`
-	// epoch is the fencing epoch the reservation result answers.
-	// +optional
-	Epoch int64 `json:"epoch,omitempty"`
-	// reservation is the outcome of the reservation work for epoch.
-	// +optional
-	Reservation ReservationResult `json:"reservation,omitempty"`
-	// patrolFailed is set when the resident patrolCommand, run by the agent
-	// in the server's container through the node's container runtime,
-	// exited while the server was active here.
-	// +optional
-	PatrolFailed bool `json:"patrolFailed,omitempty"`
-	// patrolPod is the pod whose patrolCommand patrolFailed is about: a
-	// failure of an earlier copy of the server says nothing of the current one.
-	// +optional
-	// +kubebuilder:validation:MaxLength=253
-	PatrolPod string `json:"patrolPod,omitempty"`
-	// keyPreempted is set when the agent saw its key preempted while the
-	// server was active here, and stopped the server.
-	// +optional
-	KeyPreempted bool `json:"keyPreempted,omitempty"`
-	// handledRequest identifies the last status.agentRequests entry of the
-	// HAServer this agent carried out (action/epoch/time), so that it is
-	// carried out once, even across agent restarts.
-	// +optional
-	// +kubebuilder:validation:MaxLength=128
-	HandledRequest string `json:"handledRequest,omitempty"`
-	// message explains the last result.
-	// +optional
-	// +kubebuilder:validation:MaxLength=1024
-	Message string `json:"message,omitempty"`
-	// time is when the entry was last written.
-	// +optional
-	Time *metav1.Time `json:"time,omitempty"`
-}
-
 // HANode is a node agent's view of its host: alive, devices, paths,
 // registered keys and fencing state; the host half of monshow. Its name is
 // the Node's name, and only that node's agent writes its status.

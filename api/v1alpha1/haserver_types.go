@@ -462,13 +462,20 @@ type HAServerStatus struct {
 	// +optional
 	Halted Phase `json:"halted,omitempty"`
 
-	// agentRequests is work asked of the node agents besides taking the
-	// reservation (which targetNode and fencingEpoch ask for): release or
-	// clear the reservation, terminate a host's OS. Newest last, at most 16.
+	// agentRequests is the work the controller asks of the node agents
+	// (take, release or clear the reservation, terminate a host's OS), each
+	// with an id the agent answers by in its HANode. Newest last, at most
+	// 16. See protocol.go for the whole controller-agent protocol.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	AgentRequests []AgentRequest `json:"agentRequests,omitempty"`
+
+	// localDecisions are the state machine's answers, decided in advance, to
+	// what the active host's agent must decide alone while it cannot reach
+	// the API server.
+	// +optional
+	LocalDecisions *LocalDecisions `json:"localDecisions,omitempty"`
 
 	// conditions are Available, SwitchoverInProgress, Fenced, ReservationHeld,
 	// Degraded and Valid; see the condition types for when each is set.
@@ -557,10 +564,11 @@ type Switchover struct {
 	// +optional
 	To string `json:"to,omitempty"`
 
-	// cause says what started it: ServerFailure, PatrolFailure, HostFailure,
-	// PlannedSwap, ForcedSwap, GroupSwitch, RestartFailed.
+	// cause says what started it: InitialStart, ServerFailure,
+	// PatrolFailure, HostFailure, RestartFailed, PlannedSwap, ForcedSwap,
+	// GroupSwitch or OperatorAct.
 	// +optional
-	Cause string `json:"cause,omitempty"`
+	Cause SwitchoverCause `json:"cause,omitempty"`
 
 	// started is when the failure was detected or the request accepted.
 	// +optional
@@ -576,12 +584,13 @@ type Switchover struct {
 
 	// result is Succeeded or Failed once finished; empty while in progress.
 	// +optional
-	Result string `json:"result,omitempty"`
+	Result SwitchoverResult `json:"result,omitempty"`
 
 	// stage is the step in progress: Terminating, Fencing, Reserving,
-	// Activating or AwaitingMembers.
+	// Activating or AwaitingMembers. The target's agent reads it (see
+	// protocol.go): it takes the reservation only in stage Reserving.
 	// +optional
-	Stage string `json:"stage,omitempty"`
+	Stage SwitchoverStage `json:"stage,omitempty"`
 
 	// planned is set for a planned switchover (monswap, a group switch).
 	// +optional
@@ -613,39 +622,6 @@ type Switchover struct {
 	// rather than started.
 	// +optional
 	TargetWasRunning bool `json:"targetWasRunning,omitempty"`
-}
-
-// AgentAction is work the controller asks of a node agent.
-// +kubebuilder:validation:Enum=Release;ClearReservation;FenceHost
-type AgentAction string
-
-// The agent actions.
-const (
-	// AgentRelease: release the reservation and unregister (after a normal end).
-	AgentRelease AgentAction = "Release"
-	// AgentClearReservation: clear the reservation of every shared disk
-	// (monscsiclr), after the holder is known down.
-	AgentClearReservation AgentAction = "ClearReservation"
-	// AgentFenceHost: terminate this host's OS (monswap -f, or a server that
-	// would not stop and has no shared disk to fence it).
-	AgentFenceHost AgentAction = "FenceHost"
-)
-
-// AgentRequest is one piece of work for the agent of one node.
-type AgentRequest struct {
-	// node is the node whose agent is to act.
-	// +required
-	Node string `json:"node"`
-	// action is Release, ClearReservation or FenceHost.
-	// +required
-	Action AgentAction `json:"action"`
-	// epoch is the fencing epoch when it was asked; with action it makes
-	// the request unique, so an agent acts on it once.
-	// +optional
-	Epoch int64 `json:"epoch,omitempty"`
-	// time is when it was asked.
-	// +optional
-	Time *metav1.Time `json:"time,omitempty"`
 }
 
 // RequestOutcome is what became of an operator request.

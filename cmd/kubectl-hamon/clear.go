@@ -20,7 +20,7 @@ func runClear(ctx context.Context, o *options) int {
 	if err != nil {
 		return o.abort(err)
 	}
-	key := s.Namespace + "/" + s.Name
+	key := s.ReportKey()
 	if len(s.Spec.SharedDisks) == 0 {
 		return o.abort(fmt.Errorf("%s has no shared disks: there is no reservation to clear", key))
 	}
@@ -62,7 +62,7 @@ type clearChecked struct {
 // clearCheck decides whether the reservation of s may be cleared, and
 // words the question naming the holder.
 func clearCheck(s *hav1alpha1.HAServer, hv *hostsView) clearChecked {
-	key := s.Namespace + "/" + s.Name
+	key := s.ReportKey()
 	for _, h := range s.Status.Hosts {
 		if h.Role == hav1alpha1.RoleActive {
 			return clearChecked{refusal: fmt.Sprintf("%s plays the active role for %s (%s): clearing would take the disks "+

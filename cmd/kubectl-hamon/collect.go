@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers"
 )
 
 // leaderElectionID is the controller's leader election Lease
@@ -173,7 +172,7 @@ func (o *options) gather(ctx context.Context, s *hav1alpha1.HAServer, now time.T
 
 	// The server's pods.
 	var pods corev1.PodList
-	if err := o.c.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingLabels{controllers.LabelServer: s.Name}); err != nil {
+	if err := o.c.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingLabels{hav1alpha1.LabelServer: s.Name}); err != nil {
 		c.unavailable("pods/UNAVAILABLE.txt", fmt.Sprintf("listing the pods of %s: %v", s.Name, err))
 	}
 	for i := range pods.Items {
@@ -406,7 +405,7 @@ func pluginVersion() string {
 // summary is SUMMARY.txt: what a support engineer reads first.
 func (o *options) summary(s *hav1alpha1.HAServer, hv *hostsView, events []corev1.Event, c *collection, now time.Time) string {
 	var b strings.Builder
-	key := s.Namespace + "/" + s.Name
+	key := s.ReportKey()
 	server := "unknown"
 	if v, err := o.cs.Discovery().ServerVersion(); err == nil {
 		server = v.GitVersion
@@ -441,7 +440,7 @@ func (o *options) summary(s *hav1alpha1.HAServer, hv *hostsView, events []corev1
 		if ar.Time != nil {
 			when = " at " + ar.Time.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(&b, "agent request: %s on %s, epoch %d%s\n", ar.Action, ar.Node, ar.Epoch, when)
+		fmt.Fprintf(&b, "agent request %d: %s on %s, epoch %d%s\n", ar.ID, ar.Action, ar.Node, ar.Epoch, when)
 	}
 
 	b.WriteString("\n== HOSTS (the controller's view)\n")
@@ -466,7 +465,8 @@ func (o *options) summary(s *hav1alpha1.HAServer, hv *hostsView, events []corev1
 		fmt.Fprintf(&b, "%s; %s\n", switchoverLine(sw), switchoverTimes(sw))
 	}
 	if sw := st.Switchover; sw != nil {
-		fmt.Fprintf(&b, "IN PROGRESS: %s %s -> %s, stage %s; %s\n", sw.Cause, orDash(sw.From), sw.To, orDash(sw.Stage), switchoverTimes(*sw))
+		fmt.Fprintf(&b, "IN PROGRESS: %s %s -> %s, stage %s; %s\n",
+			sw.Cause, orDash(sw.From), sw.To, orDash(string(sw.Stage)), switchoverTimes(*sw))
 	}
 	if r := st.LastRequest; r != nil {
 		fmt.Fprintf(&b, "last request: %s %s: %s (%s) %s\n", r.ID, r.Action, r.Outcome, orDash(r.Reason), r.Message)

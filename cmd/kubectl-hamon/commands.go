@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers"
 )
 
 var errHelp = errors.New("help")
@@ -30,7 +29,7 @@ const (
 
 // Defaults of the flags that name where hamon itself runs.
 const (
-	defaultHamonNamespace     = controllers.DefaultAgentNamespace
+	defaultHamonNamespace     = hav1alpha1.DefaultAgentNamespace
 	defaultControllerSelector = "app.kubernetes.io/name=hamon,app.kubernetes.io/component=controller"
 	defaultAgentSelector      = "app.kubernetes.io/name=hamon,app.kubernetes.io/component=nodeagent"
 	defaultTail               = 2000

@@ -186,11 +186,8 @@ func (hv *hostsView) reports(node string) []hav1alpha1.NodeServerStatus {
 	if hv.server == nil {
 		return n.Status.Servers
 	}
-	key := hv.server.Namespace + "/" + hv.server.Name
-	for _, r := range n.Status.Servers {
-		if r.Key == key {
-			return []hav1alpha1.NodeServerStatus{r}
-		}
+	if r := n.Status.Report(hv.server.ReportKey()); r != nil {
+		return []hav1alpha1.NodeServerStatus{*r}
 	}
 	return nil
 }

@@ -184,7 +184,7 @@ func answer(t *testing.T, name string, outcome hav1alpha1.RequestOutcome, reason
 			rq := *s.Spec.Request
 			for _, stage := range stages {
 				time.Sleep(300 * time.Millisecond)
-				s.Status.Switchover = &hav1alpha1.Switchover{Cause: "PlannedSwap", From: "node-a", To: "node-b", Stage: stage, RequestID: rq.ID}
+				s.Status.Switchover = &hav1alpha1.Switchover{Cause: "PlannedSwap", From: "node-a", To: "node-b", Stage: hav1alpha1.SwitchoverStage(stage), RequestID: rq.ID}
 				s.Status.LastRequest = &hav1alpha1.RequestStatus{ID: rq.ID, Action: rq.Action, Outcome: hav1alpha1.RequestInProgress}
 				if env.Client.Status().Update(context.Background(), &s) != nil {
 					_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(&s), &s)

@@ -50,7 +50,7 @@ func pathFailed(st hav1alpha1.PathState) bool {
 // renderPaths prints the paths and a verdict on the active host's; it
 // says whether a path of a disk on the active host is Failed or Offline.
 func renderPaths(w io.Writer, s *hav1alpha1.HAServer, hv *hostsView, st style) bool {
-	key := s.Namespace + "/" + s.Name
+	key := s.ReportKey()
 	active := activeNode(s)
 	holder := "none"
 	if s.Status.ReservationHolder != "" {

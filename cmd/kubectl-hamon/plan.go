@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/hamon-ha/hamon/controllers"
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
+	"github.com/hamon-ha/hamon/controllers/machinestate"
 )
 
 // runPlan replays the machine on the server's current state with one
@@ -21,7 +21,7 @@ func runPlan(ctx context.Context, o *options) int {
 	if o.node != "" && !hasHost(s, o.node) {
 		return o.abort(fmt.Errorf("--node %s: not a host of %s/%s (its hosts: %s)", o.node, s.Namespace, s.Name, hostList(s)))
 	}
-	cfg, st := controllers.MachineOf(s, controllers.Timing{})
+	cfg, st := machinestate.Of(s, hotstandby.Timing{})
 	node := o.node
 	if node == "" {
 		node = st.ActiveNode()

@@ -169,7 +169,7 @@ func waitFor(ctx context.Context, o *options, id, what, see string, newList func
 // is carried out.
 func serverStep(s *hav1alpha1.HAServer, id string) string {
 	if sw := s.Status.Switchover; sw != nil {
-		step := fmt.Sprintf("%s: %s -> %s, %s", sw.Cause, orDash(sw.From), sw.To, orDash(sw.Stage))
+		step := fmt.Sprintf("%s: %s -> %s, %s", sw.Cause, orDash(sw.From), sw.To, orDash(string(sw.Stage)))
 		if sw.Clearing != "" {
 			step += " (waiting for " + sw.Clearing + " to be stopped or fenced)"
 		}

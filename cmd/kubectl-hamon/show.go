@@ -304,9 +304,9 @@ func renderServers(w io.Writer, items []hav1alpha1.HAServer, st style) {
 	}
 	t.write(w)
 	for _, s := range items {
-		key := s.Namespace + "/" + s.Name
+		key := s.ReportKey()
 		if sw := s.Status.Switchover; sw != nil {
-			fmt.Fprintf(w, "%s switchover in progress: %s %s -> %s, stage %s\n", key, sw.Cause, orDash(sw.From), sw.To, orDash(sw.Stage))
+			fmt.Fprintf(w, "%s switchover in progress: %s %s -> %s, stage %s\n", key, sw.Cause, orDash(sw.From), sw.To, orDash(string(sw.Stage)))
 		}
 		if n := len(s.Status.Switchovers); n > 0 {
 			fmt.Fprintf(w, "%s last switchover: %s\n", key, switchoverLine(s.Status.Switchovers[n-1]))
@@ -335,7 +335,7 @@ func switchoverLine(sw hav1alpha1.Switchover) string {
 			took = ", " + d.String()
 		}
 	}
-	return fmt.Sprintf("%s %s -> %s, %s%s", sw.Cause, orDash(sw.From), sw.To, orDash(sw.Result), took)
+	return fmt.Sprintf("%s %s -> %s, %s%s", sw.Cause, orDash(sw.From), sw.To, orDash(string(sw.Result)), took)
 }
 
 var pathColour = map[hav1alpha1.PathState]colourCode{

@@ -34,7 +34,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's).")
-	flag.StringVar(&agentNS, "agent-namespace", controllers.DefaultAgentNamespace, "Namespace of the node agents' Leases.")
+	flag.StringVar(&agentNS, "agent-namespace", hav1alpha1.DefaultAgentNamespace, "Namespace of the node agents' Leases.")
 	flag.StringVar(&allowedDisks, "allowed-disks", "",
 		"Shared disks each namespace may name, as NAMESPACE=PATTERN,... (NAMESPACE * is every namespace; PATTERN a shell pattern "+
 			"such as /dev/mapper/mpath*). Empty: no HAServer may use a shared disk.")

@@ -33,8 +33,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/hack/testenv"
 	"github.com/hamon-ha/hamon/hack/simcluster"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 var (

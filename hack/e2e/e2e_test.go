@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/hack/testenv"
 	"github.com/hamon-ha/hamon/hack/simcluster"
+	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 var env *testenv.Env
@@ -495,7 +495,7 @@ func TestAPIServerRestart_NoSwitchover(t *testing.T) {
 	t.Logf("web Online again %s after the API server was back", time.Since(back).Round(time.Millisecond))
 	var causes []string
 	for _, sw := range w.getNamed("web").Status.Switchovers {
-		causes = append(causes, sw.From+"→"+sw.To+" "+sw.Cause)
+		causes = append(causes, sw.From+"→"+sw.To+" "+string(sw.Cause))
 	}
 	t.Logf("web (no shared disk): switchovers %v", causes)
 }

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -111,20 +113,18 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	if !slices.ContainsFunc(s.Spec.Hosts, func(h hav1alpha1.HostSpec) bool { return h.Node == a.Node }) {
 		return reconcile.Result{}, nil
 	}
-	key := s.Namespace + "/" + s.Name
 	a.reportMu.Lock()
 	defer a.reportMu.Unlock()
-	prev := a.report(ctx, key)
+	prev := a.report(ctx, s.ReportKey(), s.UID)
 	next := prev
-	next.Key = key
-	a.reserve(ctx, &s, &next)
-	a.agentRequests(ctx, &s, &next)
+	next.Answers = slices.Clone(prev.Answers)
+	a.handleRequests(ctx, &s, &next)
 	requeue := a.watchKey(ctx, &s, &next)
 	a.patrol(ctx, &s, &next)
 	if a.pathRuleCritical([]hav1alpha1.HAServer{s}) {
 		a.kickPathWatch()
 	}
-	if next != prev {
+	if !equality.Semantic.DeepEqual(next, prev) {
 		next.Time = nowTime(a.now())
 		if err := a.writeReport(ctx, next); err != nil {
 			return reconcile.Result{}, err
@@ -133,22 +133,49 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
-// reserve takes the reservation when the controller asks this node to, for
-// the epoch it names, once.
-func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
+// handleRequests carries out, in id order, each of the server's
+// agentRequests for this node that it has not answered yet, and answers it.
+func (a *Agent) handleRequests(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
+	for _, rq := range s.Status.AgentRequests {
+		if rq.Node != a.Node || rq.ID <= r.LastAnswered() {
+			continue
+		}
+		ans := hav1alpha1.AgentAnswer{ID: rq.ID, Action: rq.Action, Epoch: rq.Epoch, Result: hav1alpha1.AnswerDone}
+		var err error
+		switch rq.Action {
+		case hav1alpha1.AgentReserve:
+			ans.Result, ans.Message = a.reserve(ctx, s, rq, r)
+		case hav1alpha1.AgentRelease, hav1alpha1.AgentClearReservation, hav1alpha1.AgentFenceHost:
+			err = a.carryOut(ctx, s, rq, r)
+			r.Message = fmt.Sprintf("%s done", rq.Action)
+		default:
+			ans.Result, ans.Message = hav1alpha1.AnswerRefused, fmt.Sprintf("unknown action %q: this agent is older than the controller", rq.Action)
+		}
+		if err != nil {
+			ans.Result = hav1alpha1.AnswerFailed
+			r.Message = hav1alpha1.TruncateMessage(fmt.Sprintf("%s failed: %v", rq.Action, err))
+		}
+		if ans.Message == "" {
+			ans.Message = r.Message
+		}
+		r.AddAnswer(ans)
+	}
+}
+
+// reserve takes the reservation for the request's epoch, if the request is
+// still current: the switchover is in stage Reserving for this node and
+// epoch. It records what the node holds in r.
+func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alpha1.AgentRequest,
+	r *hav1alpha1.NodeServerStatus) (hav1alpha1.AnswerResult, string) {
 	sw := s.Status.Switchover
-	if sw == nil || sw.Stage != "Reserving" || s.Status.TargetNode != a.Node {
-		return
+	if sw == nil || sw.Stage != hav1alpha1.StageReserving || s.Status.TargetNode != a.Node || rq.Epoch != s.Status.FencingEpoch {
+		return hav1alpha1.AnswerRefused, fmt.Sprintf("stale: the switchover is no longer reserving for %s in epoch %d", a.Node, rq.Epoch)
 	}
-	epoch := s.Status.FencingEpoch
-	if r.Epoch == epoch && r.Reservation != "" {
-		return // answered already
-	}
-	r.Epoch, r.PatrolFailed, r.KeyPreempted = epoch, false, false
+	r.Epoch, r.PatrolFailed, r.KeyPreempted = rq.Epoch, false, false
 	disks, err := a.resolve(s)
 	if err == nil && len(disks) == 0 {
 		r.Reservation, r.Message = hav1alpha1.ReservationNotRequired, "no shared disks"
-		return
+		return hav1alpha1.AnswerRefused, r.Message
 	}
 	if err == nil {
 		var rep scsipr.Report
@@ -156,13 +183,14 @@ func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alph
 		r.Message = describeReport(rep)
 	}
 	if err != nil {
-		r.Reservation, r.Message = hav1alpha1.ReservationFailed, truncate(err.Error(), 1000)
-		return
+		r.Reservation, r.Message = hav1alpha1.ReservationFailed, hav1alpha1.TruncateMessage(err.Error())
+		return hav1alpha1.AnswerFailed, r.Message
 	}
 	r.Reservation = hav1alpha1.ReservationHeld
 	if msg := a.tellMultipathd(ctx, s, true); msg != "" {
-		r.Message = truncate(strings.TrimPrefix(r.Message+"; "+msg, "; "), 1000)
+		r.Message = hav1alpha1.TruncateMessage(strings.TrimPrefix(r.Message+"; "+msg, "; "))
 	}
+	return hav1alpha1.AnswerDone, r.Message
 }
 
 // tellMultipathd gives multipathd this node's key for every map of s (held:
@@ -206,53 +234,29 @@ func describeReport(rep scsipr.Report) string {
 		parts = append(parts, fmt.Sprintf("KAMN725-W path %s of %s failed: %v", f.Path, f.Disk, f.Err))
 	}
 	slices.Sort(parts)
-	return truncate(strings.Join(parts, "; "), 1000)
+	return hav1alpha1.TruncateMessage(strings.Join(parts, "; "))
 }
 
-// agentRequests carries out the newest request for this node, once.
-func (a *Agent) agentRequests(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
-	for _, rq := range s.Status.AgentRequests {
-		if rq.Node != a.Node {
-			continue
-		}
-		id := fmt.Sprintf("%s/%d/%d", rq.Action, rq.Epoch, timeOf(rq.Time).UnixNano())
-		if requestNotAfter(id, r.HandledRequest) {
-			continue
-		}
-		r.HandledRequest = id
-		disks, err := a.resolve(s)
-		switch {
-		case err != nil:
-		case rq.Action == hav1alpha1.AgentRelease:
-			err = a.SCSI.Release(disks, a.Key, reservationType(s))
-			if err == nil {
-				r.Reservation = hav1alpha1.ReservationReleased
-				a.tellMultipathd(ctx, s, false)
-			}
-		case rq.Action == hav1alpha1.AgentClearReservation:
-			err = a.SCSI.Clear(disks, a.Key)
-		case rq.Action == hav1alpha1.AgentFenceHost:
-			ctrl.LoggerFrom(ctx).Info("Terminating the OS as the controller asks", "haserver", s.Name, "epoch", rq.Epoch)
-			err = a.OS.Terminate(fmt.Sprintf("HAMN150-W forced fence for %s/%s (epoch %d)", s.Namespace, s.Name, rq.Epoch))
-		}
-		r.Message = fmt.Sprintf("%s done", rq.Action)
-		if err != nil {
-			r.Message = truncate(fmt.Sprintf("%s failed: %v", rq.Action, err), 1000)
-		}
+// carryOut does a Release, ClearReservation or FenceHost request.
+func (a *Agent) carryOut(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alpha1.AgentRequest, r *hav1alpha1.NodeServerStatus) error {
+	disks, err := a.resolve(s)
+	if err != nil {
+		return err
 	}
-}
-
-// requestNotAfter says id was handled already: ids of one server compare
-// by their time part, which grows.
-func requestNotAfter(id, handled string) bool {
-	if handled == "" {
-		return false
+	switch rq.Action {
+	case hav1alpha1.AgentRelease:
+		if err := a.SCSI.Release(disks, a.Key, reservationType(s)); err != nil {
+			return err
+		}
+		r.Reservation = hav1alpha1.ReservationReleased
+		a.tellMultipathd(ctx, s, false)
+	case hav1alpha1.AgentClearReservation:
+		return a.SCSI.Clear(disks, a.Key)
+	case hav1alpha1.AgentFenceHost:
+		ctrl.LoggerFrom(ctx).Info("Terminating the OS as the controller asks", "haserver", s.Name, "epoch", rq.Epoch, "request", rq.ID)
+		return a.OS.Terminate(fmt.Sprintf("HAMN150-W forced fence for %s (epoch %d)", s.ReportKey(), rq.Epoch))
 	}
-	t1, t2 := id[strings.LastIndex(id, "/")+1:], handled[strings.LastIndex(handled, "/")+1:]
-	if len(t1) != len(t2) {
-		return len(t1) < len(t2)
-	}
-	return t1 <= t2
+	return nil
 }
 
 // watchKey checks, while the server is active here with shared disks, that
@@ -279,7 +283,7 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 	a.tellMultipathd(ctx, s, false)
 	r.Message = "key preempted by another host: server stopped here"
 	if err := a.stopServer(ctx, s); err != nil {
-		r.Message = truncate("key preempted; stopping the server failed: "+err.Error(), 1000)
+		r.Message = hav1alpha1.TruncateMessage("key preempted; stopping the server failed: " + err.Error())
 	}
 	return 0
 }
@@ -312,18 +316,27 @@ func reservationType(s *hav1alpha1.HAServer) scsipr.Type {
 	return scsipr.TypeWriteExclusiveRegistrantsOnly
 }
 
-// report reads this node's report on one server.
-func (a *Agent) report(ctx context.Context, key string) hav1alpha1.NodeServerStatus {
+// report reads this node's report on the server with key and uid (""
+// when not known). A report about an earlier HAServer of the same name is
+// not about this one, which starts with an empty report.
+func (a *Agent) report(ctx context.Context, key string, uid types.UID) hav1alpha1.NodeServerStatus {
+	fresh := hav1alpha1.NodeServerStatus{Key: key, ServerUID: string(uid)}
 	var hn hav1alpha1.HANode
 	if err := a.Client.Get(ctx, client.ObjectKey{Name: a.Node}, &hn); err != nil {
-		return hav1alpha1.NodeServerStatus{Key: key}
+		return fresh
 	}
-	for _, r := range hn.Status.Servers {
-		if r.Key == key {
-			return r
-		}
+	r := hn.Status.Report(key)
+	switch {
+	case r == nil:
+		return fresh
+	case uid == "":
+		return *r
+	case r.ServerUID != "" && r.ServerUID != string(uid):
+		return fresh
 	}
-	return hav1alpha1.NodeServerStatus{Key: key}
+	out := *r
+	out.ServerUID = string(uid)
+	return out
 }
 
 // writeReport stores one server's report in this node's HANode, creating
@@ -453,20 +466,6 @@ func (a *Agent) selfFence(ctx context.Context) {
 func nowTime(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t)
 	return &mt
-}
-
-func timeOf(t *metav1.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.Time
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // SetupWithManager registers the agent: a reconciler of the HAServers that

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -55,10 +56,54 @@ func TestKeyFor(t *testing.T) {
 	}
 }
 
-func TestRequestOrder(t *testing.T) {
-	if !requestNotAfter("Release/2/100", "Release/2/100") || requestNotAfter("FenceHost/3/200", "Release/2/100") ||
-		!requestNotAfter("Release/1/99", "Release/2/100") || requestNotAfter("x/1/1000", "") {
-		t.Fatal("request ordering")
+// terminations records the OS terminations an agent asks for.
+type terminations struct{ reasons []string }
+
+func (r *terminations) Terminate(reason string) error {
+	r.reasons = append(r.reasons, reason)
+	return nil
+}
+
+// The agent carries out each request for its node once, in id order, and
+// answers it by id; requests for other nodes are not its own, two requests
+// made in one second are two requests, and a Reserve that is no longer
+// current is refused, not carried out.
+func TestHandleRequests_OncePerIDInOrder(t *testing.T) {
+	os := &terminations{}
+	a := &Agent{Node: "n1", OS: os}
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", UID: "u1"}}
+	at := metav1.Now()
+	s.Status.AddAgentRequest("n1", hav1alpha1.AgentFenceHost, 1, at)
+	s.Status.AddAgentRequest("n2", hav1alpha1.AgentFenceHost, 1, at)
+	s.Status.AddAgentRequest("n1", hav1alpha1.AgentRelease, 1, at)
+	s.Status.AddAgentRequest("n1", hav1alpha1.AgentFenceHost, 1, at) // same second as the first
+	s.Status.FencingEpoch = 2
+	s.Status.AddAgentRequest("n1", hav1alpha1.AgentReserve, 2, at) // no switchover is reserving
+	r := hav1alpha1.NodeServerStatus{Key: s.ReportKey()}
+	a.handleRequests(context.Background(), s, &r)
+	var got []string
+	for _, ans := range r.Answers {
+		got = append(got, fmt.Sprintf("%d %s %s", ans.ID, ans.Action, ans.Result))
+	}
+	want := []string{"1 FenceHost Done", "3 Release Done", "4 FenceHost Done", "5 Reserve Refused"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("answers %q, want %q", got, want)
+	}
+	if len(os.reasons) != 2 || r.Reservation != hav1alpha1.ReservationReleased {
+		t.Fatalf("terminations %q, reservation %q", os.reasons, r.Reservation)
+	}
+	a.handleRequests(context.Background(), s, &r)
+	if len(r.Answers) != 4 || len(os.reasons) != 2 {
+		t.Fatalf("requests carried out again: answers %+v, terminations %q", r.Answers, os.reasons)
+	}
+	// A current Reserve of a server without disks needs nothing: refused.
+	s.Status.Switchover = &hav1alpha1.Switchover{To: "n1", Stage: hav1alpha1.StageReserving}
+	s.Status.TargetNode = "n1"
+	s.Status.AddAgentRequest("n1", hav1alpha1.AgentReserve, 2, at)
+	a.handleRequests(context.Background(), s, &r)
+	if last := r.Answers[len(r.Answers)-1]; last.ID != 6 || last.Result != hav1alpha1.AnswerRefused ||
+		r.Reservation != hav1alpha1.ReservationNotRequired || r.Epoch != 2 {
+		t.Fatalf("answer %+v, report %+v", last, r)
 	}
 }
 

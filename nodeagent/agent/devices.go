@@ -75,7 +75,7 @@ func (a *Agent) devices(ctx context.Context) ([]hav1alpha1.DeviceStatus, error) 
 	for _, name := range names {
 		disk, err := a.Disks.Resolve(name)
 		if err != nil {
-			unknown := hav1alpha1.PathStatus{Name: "-", State: hav1alpha1.PathUnknown, LastError: truncate(err.Error(), 1000)}
+			unknown := hav1alpha1.PathStatus{Name: "-", State: hav1alpha1.PathUnknown, LastError: hav1alpha1.TruncateMessage(err.Error())}
 			out = append(out, hav1alpha1.DeviceStatus{Name: name, Paths: []hav1alpha1.PathStatus{unknown}})
 			continue
 		}
@@ -106,7 +106,7 @@ func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathR
 	for _, r := range results {
 		ps := hav1alpha1.PathStatus{Name: r.Path, State: hav1alpha1.PathActive}
 		if r.Failed() {
-			ps.State, ps.LastError = hav1alpha1.PathFailed, truncate(r.Err.Error(), 1000)
+			ps.State, ps.LastError = hav1alpha1.PathFailed, hav1alpha1.TruncateMessage(r.Err.Error())
 		}
 		st.Paths = append(st.Paths, ps)
 	}

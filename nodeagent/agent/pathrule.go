@@ -54,10 +54,10 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 			if !dec.Warn {
 				continue
 			}
-			log.Info(dec.Message, "haserver", s.Namespace+"/"+s.Name)
-			a.reportPathFailure(ctx, s.Namespace+"/"+s.Name, dec.Message)
+			log.Info(dec.Message, "haserver", s.ReportKey())
+			a.reportPathFailure(ctx, s, dec.Message)
 			if dec.TerminateOS {
-				if err := a.OS.Terminate(fmt.Sprintf("%s (%s/%s)", dec.Message, s.Namespace, s.Name)); err != nil {
+				if err := a.OS.Terminate(fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey())); err != nil {
 					log.Error(err, "Terminating the OS after KAMN726-E failed")
 				}
 				return
@@ -66,15 +66,15 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 	}
 }
 
-func (a *Agent) reportPathFailure(ctx context.Context, key, msg string) {
+func (a *Agent) reportPathFailure(ctx context.Context, s *hav1alpha1.HAServer, msg string) {
 	a.reportMu.Lock()
 	defer a.reportMu.Unlock()
-	r := a.report(ctx, key)
-	if r.Message == truncate(msg, 1000) {
+	r := a.report(ctx, s.ReportKey(), s.UID)
+	if r.Message == hav1alpha1.TruncateMessage(msg) {
 		return
 	}
-	r.Key, r.Message, r.Time = key, truncate(msg, 1000), nowTime(a.now())
+	r.Message, r.Time = hav1alpha1.TruncateMessage(msg), nowTime(a.now())
 	if err := a.writeReport(ctx, r); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Reporting a path failure", "haserver", key)
+		ctrl.LoggerFrom(ctx).Error(err, "Reporting a path failure", "haserver", s.ReportKey())
 	}
 }

@@ -10,7 +10,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers/hotstandby"
 	"github.com/hamon-ha/hamon/nodeagent/cri"
 )
 
@@ -63,10 +62,10 @@ func (a *Agent) stopServer(ctx context.Context, s *hav1alpha1.HAServer) error {
 // container while the server is Online here, and stops it otherwise. Its
 // end is reported by patrolEnded.
 func (a *Agent) patrol(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
-	key := s.Namespace + "/" + s.Name
+	key := s.ReportKey()
 	ct := serverContainer(s, a.Node)
 	want := a.Runtime != nil && len(s.Spec.PatrolCommand) > 0 && s.Status.ActiveNode == a.Node &&
-		ct.Pod != "" && hostState(s, a.Node) == hav1alpha1.HostState(hotstandby.Online) &&
+		ct.Pod != "" && hostState(s, a.Node) == hav1alpha1.HostOnline &&
 		(!r.PatrolFailed || r.PatrolPod != ct.Pod)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -127,22 +126,21 @@ func (a *Agent) runPatrol(ctx context.Context, nn types.NamespacedName, ct cri.C
 		if res.Output != "" {
 			msg += ": " + res.Output
 		}
-		a.patrolEnded(ctx, nn, ct, truncate(msg, 1000))
+		a.patrolEnded(ctx, nn, ct, hav1alpha1.TruncateMessage(msg))
 		return
 	}
 }
 
 // patrolEnded reports a resident patrol's end to the controller. When the
-// report cannot be written (the API server is away) and the state machine
-// answers a failure of the active server by stopping it, the agent stops it
-// here itself.
+// report cannot be written (the API server is away), the agent applies the
+// controller's decision made in advance (status.localDecisions): stop the
+// failed active server here, or leave it for an operator.
 func (a *Agent) patrolEnded(ctx context.Context, nn types.NamespacedName, ct cri.Container, msg string) {
 	log := ctrl.Log.WithName("patrol").WithValues("haserver", nn.String(), "pod", ct.Pod)
 	log.Info("Resident patrolCommand ended: a server failure", "message", msg)
 	a.reportMu.Lock()
 	defer a.reportMu.Unlock()
-	key := nn.String()
-	r := a.report(ctx, key)
+	r := a.report(ctx, hav1alpha1.ReportKey(nn.Namespace, nn.Name), "")
 	r.PatrolFailed, r.PatrolPod, r.Message = true, ct.Pod, msg
 	r.Time = nowTime(a.now())
 	wctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
@@ -156,7 +154,7 @@ func (a *Agent) patrolEnded(ctx context.Context, nn types.NamespacedName, ct cri
 	if gerr := a.Client.Get(ctx, nn, &s); gerr != nil { // the cache answers while the API is away
 		return
 	}
-	if s.Status.ActiveNode == a.Node && hotstandby.StopsFailedActive(hotstandby.SwitchType(s.Spec.SwitchType)) {
+	if s.Status.ActiveNode == a.Node && s.Status.LocalDecisions != nil && s.Status.LocalDecisions.StopFailedActive {
 		log.Info("Stopping the failed server here: the controller cannot be told")
 		if err := a.stopServer(ctx, &s); err != nil {
 			log.Error(err, "Stopping the failed server")

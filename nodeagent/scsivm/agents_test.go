@@ -237,7 +237,9 @@ func putServer(t *testing.T, api client.Client, name, node string, p phase, epoc
 	switch p {
 	case phaseTakeover:
 		st.Phase, st.TargetNode = hav1alpha1.PhaseSwitchingOver, node
-		st.Switchover = &hav1alpha1.Switchover{From: other, To: node, Stage: "Reserving", Cause: "scsivm"}
+		st.Switchover = &hav1alpha1.Switchover{From: other, To: node, Stage: hav1alpha1.StageReserving, Cause: "scsivm"}
+		// The controller's request, with an id that grows with the epoch.
+		st.AgentRequests = []hav1alpha1.AgentRequest{{ID: epoch, Node: node, Action: hav1alpha1.AgentReserve, Epoch: epoch}}
 		me.Role, me.State = hav1alpha1.RoleActive, hav1alpha1.HostStarting
 		them.State = hav1alpha1.HostFailed
 	case phaseActive:

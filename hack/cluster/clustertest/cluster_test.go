@@ -647,7 +647,7 @@ func (h *harness) lastSwitchover(name string) hav1alpha1.Switchover {
 func (h *harness) expectSwitchover(name, from, to, cause string) hav1alpha1.Switchover {
 	h.t.Helper()
 	sw := h.lastSwitchover(name)
-	if sw.From != from || sw.To != to || (cause != "" && sw.Cause != cause) {
+	if sw.From != from || sw.To != to || (cause != "" && string(sw.Cause) != cause) {
 		h.t.Fatalf("%s: last switchover %+v, want %s → %s (%s)", name, sw, from, to, cause)
 	}
 	return sw

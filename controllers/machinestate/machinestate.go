@@ -1,4 +1,10 @@
-package controllers
+// Package machinestate maps an HAServer to the state machine of package
+// hotstandby and back: the machine's view of the spec (Config), its memory
+// restored from the status (FromStatus), and its state written into the
+// status (WriteStatus). It links no controller-runtime, so that tools that
+// replay the machine (kubectl hamon plan) read a server exactly as the
+// controller does.
+package machinestate
 
 import (
 	"strings"
@@ -10,12 +16,8 @@ import (
 	"github.com/hamon-ha/hamon/controllers/hotstandby"
 )
 
-// Timing holds the state machine's timers. Flags of cmd/manager set them;
-// tests shorten them.
-type Timing = hotstandby.Timing
-
-// configFor builds the state machine's view of a server's spec.
-func configFor(s *hav1alpha1.HAServer, t Timing, gate *hotstandby.ManagerDecision) hotstandby.Config {
+// Config builds the state machine's view of a server's spec.
+func Config(s *hav1alpha1.HAServer, t hotstandby.Timing, gate *hotstandby.ManagerDecision) hotstandby.Config {
 	spec := &s.Spec
 	cfg := hotstandby.Config{
 		Mode:           hotstandby.Mode(spec.EffectiveMode()),
@@ -39,9 +41,9 @@ func configFor(s *hav1alpha1.HAServer, t Timing, gate *hotstandby.ManagerDecisio
 	return cfg
 }
 
-// stateFromStatus restores the machine's memory from the status; a server
+// FromStatus restores the machine's memory from the status; a server
 // with no status yet starts afresh.
-func stateFromStatus(s *hav1alpha1.HAServer, cfg hotstandby.Config) *hotstandby.State {
+func FromStatus(s *hav1alpha1.HAServer, cfg hotstandby.Config) *hotstandby.State {
 	st := &s.Status
 	if len(st.Hosts) == 0 {
 		return hotstandby.New(cfg, s.CreationTimestamp.Time)
@@ -71,11 +73,11 @@ func stateFromStatus(s *hav1alpha1.HAServer, cfg hotstandby.Config) *hotstandby.
 		})
 	}
 	if st.Switchover != nil {
-		sw := switchoverFromStatus(*st.Switchover)
+		sw := SwitchoverFromStatus(*st.Switchover)
 		out.Switch = &sw
 	}
 	for _, h := range st.Switchovers {
-		out.History = append(out.History, switchoverFromStatus(h))
+		out.History = append(out.History, SwitchoverFromStatus(h))
 	}
 	if r := st.LastRequest; r != nil {
 		out.LastRequest = &hotstandby.RequestResult{
@@ -86,9 +88,9 @@ func stateFromStatus(s *hav1alpha1.HAServer, cfg hotstandby.Config) *hotstandby.
 	return out
 }
 
-// writeState records the machine's state in the status. Fields the
+// WriteStatus records the machine's state in the status. Fields the
 // machine does not know (pods, boot IDs) are kept from the old status.
-func writeState(s *hav1alpha1.HAServer, st *hotstandby.State, now time.Time) {
+func WriteStatus(s *hav1alpha1.HAServer, st *hotstandby.State, now time.Time) {
 	status := &s.Status
 	old := map[string]hav1alpha1.HostStatus{}
 	for _, h := range status.Hosts {
@@ -103,7 +105,7 @@ func writeState(s *hav1alpha1.HAServer, st *hotstandby.State, now time.Time) {
 			State:        hav1alpha1.HostState(h.State),
 			StartRetries: int32(min(h.StartRetries, 1<<30)), //nolint:gosec // bounded above
 			Since:        metaTime(h.Since),
-			Message:      truncate(h.Message, 1024),
+			Message:      hav1alpha1.TruncateMessage(h.Message),
 			Alive:        h.Alive,
 			BootID:       prev.BootID,
 			Pod:          prev.Pod,
@@ -141,26 +143,27 @@ func writeState(s *hav1alpha1.HAServer, st *hotstandby.State, now time.Time) {
 		}
 		status.LastRequest = &hav1alpha1.RequestStatus{
 			ID: r.ID, Action: hav1alpha1.RequestAction(r.Action), Outcome: hav1alpha1.RequestOutcome(r.Outcome),
-			Reason: r.Reason, Message: truncate(r.Message, 1024), Time: &when,
+			Reason: r.Reason, Message: hav1alpha1.TruncateMessage(r.Message), Time: &when,
 		}
 	}
 }
 
-func switchoverFromStatus(h hav1alpha1.Switchover) hotstandby.Switchover {
+// SwitchoverFromStatus is the machine's record of a switchover in the status.
+func SwitchoverFromStatus(h hav1alpha1.Switchover) hotstandby.Switchover {
 	return hotstandby.Switchover{
 		From: h.From, To: h.To, Clearing: h.Clearing, Cause: hotstandby.Cause(h.Cause), Stage: hotstandby.Stage(h.Stage),
 		Planned: h.Planned, Forced: h.Forced, TargetWasRunning: h.TargetWasRunning, AwaitHostDown: h.AwaitHostDown,
 		Tried: h.Tried, Started: timeOf(h.Started), Fenced: timeOf(h.Fenced), Finished: timeOf(h.Finished),
-		Result: h.Result, RequestID: h.RequestID,
+		Result: string(h.Result), RequestID: h.RequestID,
 	}
 }
 
 func switchoverToStatus(h hotstandby.Switchover) hav1alpha1.Switchover {
 	return hav1alpha1.Switchover{
-		From: h.From, To: h.To, Clearing: h.Clearing, Cause: string(h.Cause), Stage: string(h.Stage),
+		From: h.From, To: h.To, Clearing: h.Clearing, Cause: hav1alpha1.SwitchoverCause(h.Cause), Stage: hav1alpha1.SwitchoverStage(h.Stage),
 		Planned: h.Planned, Forced: h.Forced, TargetWasRunning: h.TargetWasRunning, AwaitHostDown: h.AwaitHostDown,
 		Tried: h.Tried, Started: metaTime(h.Started), Fenced: metaTime(h.Fenced), Finished: metaTime(h.Finished),
-		Result: h.Result, RequestID: h.RequestID,
+		Result: hav1alpha1.SwitchoverResult(h.Result), RequestID: h.RequestID,
 	}
 }
 
@@ -192,17 +195,16 @@ func deadlineTime(t time.Time) *metav1.Time {
 	return metaTime(t)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+// Of returns the state machine's view of a server as its status records
+// it, for tools that ask "what would happen if" (kubectl hamon plan)
+// without touching anything. Group policies are not applied.
+func Of(s *hav1alpha1.HAServer, t hotstandby.Timing) (hotstandby.Config, *hotstandby.State) {
+	cfg := Config(s, t, nil)
+	return cfg, FromStatus(s, cfg)
 }
 
-// MachineOf returns the state machine's view of a server as its status
-// records it, for tools that ask "what would happen if" (kubectl hamon
-// plan) without touching anything. Group policies are not applied.
-func MachineOf(s *hav1alpha1.HAServer, t Timing) (hotstandby.Config, *hotstandby.State) {
-	cfg := configFor(s, t, nil)
-	return cfg, stateFromStatus(s, cfg)
+// LocalDecisions are the machine's answers to what the active host's agent
+// must decide alone while it cannot reach the API server.
+func LocalDecisions(cfg hotstandby.Config) *hav1alpha1.LocalDecisions {
+	return &hav1alpha1.LocalDecisions{StopFailedActive: hotstandby.StopsFailedActive(cfg.SwitchType)}
 }

@@ -1,0 +1,21 @@
+package v1alpha1
+
+// Labels and annotations on the pods hamon runs, and the defaults the
+// controller, the node agents, the kubectl plugin and the chart share.
+const (
+	// LabelServer names the HAServer a pod belongs to.
+	LabelServer = "ha.hamon.io/server"
+	// LabelRole is active or standby: a Service selecting role=active
+	// follows the active server, as HA Monitor moves an alias IP.
+	LabelRole = "ha.hamon.io/role"
+	// AnnotationNode names the node the pod is pinned to.
+	AnnotationNode = "ha.hamon.io/node"
+	// RoleActiveLabel and RoleStandbyLabel are the values of LabelRole.
+	RoleActiveLabel  = "active"
+	RoleStandbyLabel = "standby"
+
+	// DefaultAgentNamespace is where the node agents run and keep their
+	// Leases (one per node, named after the node); the chart's default
+	// namespace.
+	DefaultAgentNamespace = "hamon-system"
+)
