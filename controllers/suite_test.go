@@ -98,7 +98,7 @@ func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan s
 }
 
 // testAllowedDisks allows the multipath devices, as a cluster admin would.
-var testAllowedDisks, _ = ParseDiskAllowList("*=/dev/mapper/mpath*")
+var testAllowedDisks, _ = hav1alpha1.ParseDiskAllowList("*=/dev/mapper/mpath*")
 
 // fakeCluster plays the kubelets and node agents of a set of nodes.
 type fakeCluster struct {

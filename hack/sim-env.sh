@@ -24,7 +24,7 @@ start_agent() {
   local n=$1
   "$ROOT/bin/nodeagent" --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
     --cri-endpoint "unix://$RUN/sim/$n/cri.sock" \
-    --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 \
+    --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 --allowed-disks="*=/dev/mapper/*" \
     >> "$RUN/logs/$n-agent.log" 2>&1 &
   AGENT[$n]=$!
   echo $! > "$RUN/sim/$n.agent.pid"

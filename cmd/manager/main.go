@@ -58,7 +58,7 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-	disks, err := controllers.ParseDiskAllowList(allowedDisks)
+	disks, err := hav1alpha1.ParseDiskAllowList(allowedDisks)
 	if err != nil {
 		ctrl.Log.Error(err, "--allowed-disks")
 		os.Exit(2)
@@ -76,7 +76,7 @@ func main() {
 }
 
 func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing,
-	disks controllers.DiskAllowList) error {
+	disks hav1alpha1.DiskAllowList) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err

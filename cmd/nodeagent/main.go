@@ -33,6 +33,7 @@ import (
 
 type options struct {
 	node, namespace, cluster, bootIDFile, osAction string
+	allowedDisks                                   string
 	criEndpoint                                    string
 	simRoot, simPorts, simOSRecord                 string
 	metricsAddr, probeAddr                         string
@@ -47,6 +48,8 @@ func main() {
 	flag.StringVar(&o.bootIDFile, "boot-id-file", "/proc/sys/kernel/random/boot_id", "Where the host's boot ID is read.")
 	flag.StringVar(&o.criEndpoint, "cri-endpoint", "unix:///run/containerd/containerd.sock",
 		"The node's CRI runtime socket: servers are stopped and patrolCommands run through it (a simulated host serves its own).")
+	flag.StringVar(&o.allowedDisks, "allowed-disks", "",
+		"Shared disks the agent may reserve, release or clear, as NAMESPACE=PATTERN,... (the controller's --allowed-disks); empty allows none.")
 	flag.StringVar(&o.osAction, "os-action", "reboot", "What terminating the OS does: reboot, poweroff or none.")
 	flag.DurationVar(&o.timing.Duration, "lease-duration", o.timing.Duration, "Lease duration: after it the host counts as lost.")
 	flag.DurationVar(&o.timing.Renew, "renew-interval", o.timing.Renew, "How often the Lease is renewed.")
@@ -78,6 +81,10 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("--os-action: %w", err)
 	}
+	disks, err := hav1alpha1.ParseDiskAllowList(o.allowedDisks)
+	if err != nil {
+		return fmt.Errorf("--allowed-disks: %w", err)
+	}
 	bootID, err := os.ReadFile(o.bootIDFile)
 	if err != nil {
 		return fmt.Errorf("reading the boot ID (--boot-id-file): %w", err)
@@ -100,7 +107,7 @@ func run(o options) error {
 	}
 	a := &agent.Agent{
 		Client: mgr.GetClient(), Node: o.node, Namespace: o.namespace, BootID: strings.TrimSpace(string(bootID)),
-		Key: agent.KeyFor(o.cluster, o.node), SCSI: scsipr.DefaultClient, Timing: o.timing,
+		Key: agent.KeyFor(o.cluster, o.node), SCSI: scsipr.DefaultClient, Timing: o.timing, AllowedDisks: &disks,
 	}
 	rt, err := cri.Dial(o.criEndpoint)
 	if err != nil {
@@ -138,6 +145,7 @@ func run(o options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting the hamon node agent", "node", o.node, "key", a.Key.String(), "simulated", o.simRoot != "")
+	ctrl.Log.Info("Starting the hamon node agent", "node", o.node, "key", a.Key.String(), "simulated", o.simRoot != "",
+		"allowedDisks", disks.String())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

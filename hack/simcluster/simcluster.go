@@ -336,7 +336,7 @@ func (c *Cluster) StartAgent(node string) {
 		"--sim-disk-root", c.DiskRoot(), "--boot-id-file", filepath.Join(c.Dir, "sim", node+".boot_id"),
 		"--cri-endpoint", "unix://"+filepath.Join(c.HostDir(node), "cri.sock"),
 		"--lease-duration="+c.Timing.LeaseDuration.String(), "--renew-interval="+c.Timing.Renew.String(),
-		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0")
+		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0", "--allowed-disks=*=/dev/mapper/*")
 }
 
 // PauseAgent stops a host's agent with SIGSTOP (a slow host); ResumeAgent

@@ -20,6 +20,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -64,8 +65,13 @@ type Agent struct {
 	// that a path multipathd adds or reinstates is registered too; nil: not told.
 	Multipath multipath.Daemon
 	OS        fencing.Terminator
-	Timing    lease.Timing
-	Now       func() time.Time
+	// AllowedDisks is the cluster admin's allow-list of shared disks
+	// (--allowed-disks, the same as the controller's): the agent reserves,
+	// releases or clears no other disk, whatever a status asks. nil: every
+	// disk (tests; the binary always sets it).
+	AllowedDisks *hav1alpha1.DiskAllowList
+	Timing       lease.Timing
+	Now          func() time.Time
 
 	// lastServers and lastProbes belong to the DeviceReport loop (one goroutine).
 	lastServers []hav1alpha1.HAServer
@@ -135,21 +141,27 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 
 // handleRequests carries out, in id order, each of the server's
 // agentRequests for this node that it has not answered yet, and answers it.
+// It acts only for a server whose spec the controller did not refuse, and
+// checks each request against what it knows (allowed).
 func (a *Agent) handleRequests(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) {
 	for _, rq := range s.Status.AgentRequests {
 		if rq.Node != a.Node || rq.ID <= r.LastAnswered() {
 			continue
 		}
 		ans := hav1alpha1.AgentAnswer{ID: rq.ID, Action: rq.Action, Epoch: rq.Epoch, Result: hav1alpha1.AnswerDone}
+		if why := a.refusal(s, rq); why != "" {
+			ctrl.LoggerFrom(ctx).Info("Refusing a request", "haserver", s.ReportKey(), "request", rq.ID, "action", rq.Action, "why", why)
+			ans.Result, ans.Message = hav1alpha1.AnswerRefused, why
+			r.AddAnswer(ans)
+			continue
+		}
 		var err error
 		switch rq.Action {
 		case hav1alpha1.AgentReserve:
 			ans.Result, ans.Message = a.reserve(ctx, s, rq, r)
-		case hav1alpha1.AgentRelease, hav1alpha1.AgentClearReservation, hav1alpha1.AgentFenceHost:
+		default:
 			err = a.carryOut(ctx, s, rq, r)
 			r.Message = fmt.Sprintf("%s done", rq.Action)
-		default:
-			ans.Result, ans.Message = hav1alpha1.AnswerRefused, fmt.Sprintf("unknown action %q: this agent is older than the controller", rq.Action)
 		}
 		if err != nil {
 			ans.Result = hav1alpha1.AnswerFailed
@@ -160,6 +172,50 @@ func (a *Agent) handleRequests(ctx context.Context, s *hav1alpha1.HAServer, r *h
 		}
 		r.AddAnswer(ans)
 	}
+}
+
+// refusal says why the agent will not carry out rq, "" when it will. Only
+// the controller writes an HAServer's status (an admission policy sees to
+// it); these checks are the agent's own, in depth.
+func (a *Agent) refusal(s *hav1alpha1.HAServer, rq hav1alpha1.AgentRequest) string {
+	if c := meta.FindStatusCondition(s.Status.Conditions, hav1alpha1.ConditionValid); c != nil && c.Status == metav1.ConditionFalse {
+		return "the server's spec is refused (Valid=False, " + c.Reason + "): nothing is done for it"
+	}
+	switch rq.Action {
+	case hav1alpha1.AgentReserve, hav1alpha1.AgentRelease, hav1alpha1.AgentClearReservation:
+		if a.AllowedDisks == nil {
+			return ""
+		}
+		for _, d := range s.Spec.SharedDisks {
+			if !a.AllowedDisks.Allows(s.Namespace, d.Device) {
+				return fmt.Sprintf("shared disk %s is not allowed in namespace %s by this agent's --allowed-disks (%s)",
+					d.Device, s.Namespace, a.AllowedDisks)
+			}
+		}
+	case hav1alpha1.AgentFenceHost:
+		if !involved(s, a.Node) {
+			return "the status records " + a.Node + " neither as active nor as a host a switchover clears: the OS is not terminated"
+		}
+	default:
+		return fmt.Sprintf("unknown action %q: this agent is older than the controller", rq.Action)
+	}
+	return ""
+}
+
+// involved says the status records node as the server's active host, or
+// as a host the current (or last) switchover moves from or clears: the only
+// hosts whose OS the controller terminates.
+func involved(s *hav1alpha1.HAServer, node string) bool {
+	for _, h := range s.Status.Hosts {
+		if h.Node == node && (h.Role == hav1alpha1.RoleActive || h.ActiveCopy) {
+			return true
+		}
+	}
+	sw := s.Status.Switchover
+	if sw == nil && len(s.Status.Switchovers) > 0 {
+		sw = &s.Status.Switchovers[len(s.Status.Switchovers)-1]
+	}
+	return sw != nil && (sw.From == node || sw.Clearing == node || slices.Contains(sw.Tried, node))
 }
 
 // reserve takes the reservation for the request's epoch, if the request is

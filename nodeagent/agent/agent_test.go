@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +73,7 @@ func TestHandleRequests_OncePerIDInOrder(t *testing.T) {
 	os := &terminations{}
 	a := &Agent{Node: "n1", OS: os}
 	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", UID: "u1"}}
+	s.Status.Hosts = []hav1alpha1.HostStatus{{Node: "n1", Role: hav1alpha1.RoleActive}, {Node: "n2", Role: hav1alpha1.RoleStandby}}
 	at := metav1.Now()
 	s.Status.AddAgentRequest("n1", hav1alpha1.AgentFenceHost, 1, at)
 	s.Status.AddAgentRequest("n2", hav1alpha1.AgentFenceHost, 1, at)
@@ -104,6 +106,47 @@ func TestHandleRequests_OncePerIDInOrder(t *testing.T) {
 	if last := r.Answers[len(r.Answers)-1]; last.ID != 6 || last.Result != hav1alpha1.AnswerRefused ||
 		r.Reservation != hav1alpha1.ReservationNotRequired || r.Epoch != 2 {
 		t.Fatalf("answer %+v, report %+v", last, r)
+	}
+}
+
+// The agent's own checks, in depth behind the status-writers policy: it
+// terminates its OS only for a host the status records as involved, it
+// touches no disk the allow-list does not allow, and it does nothing for
+// a server whose spec the controller refused.
+func TestHandleRequests_RefusesWhatTheStatusDoesNotBackUp(t *testing.T) {
+	os := &terminations{}
+	allow, err := hav1alpha1.ParseDiskAllowList("ns=/dev/mapper/mpath*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{Node: "n2", OS: os, AllowedDisks: &allow}
+	var r hav1alpha1.NodeServerStatus
+	answer := func(s *hav1alpha1.HAServer, action hav1alpha1.AgentAction) hav1alpha1.AgentAnswer {
+		t.Helper()
+		id := s.Status.AddAgentRequest("n2", action, s.Status.FencingEpoch, metav1.Now())
+		a.handleRequests(context.Background(), s, &r)
+		if r.LastAnswered() != id {
+			t.Fatalf("request %d not answered: %+v", id, r.Answers)
+		}
+		return r.Answers[len(r.Answers)-1]
+	}
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"}}
+	s.Status.Hosts = []hav1alpha1.HostStatus{{Node: "n1", Role: hav1alpha1.RoleActive}, {Node: "n2", Role: hav1alpha1.RoleStandby}}
+	if ans := answer(s, hav1alpha1.AgentFenceHost); ans.Result != hav1alpha1.AnswerRefused || len(os.reasons) != 0 {
+		t.Fatalf("a standby fenced itself: %+v, %q", ans, os.reasons)
+	}
+	s.Status.Switchovers = []hav1alpha1.Switchover{{From: "n2", To: "n1", Cause: "ForcedSwap"}}
+	if ans := answer(s, hav1alpha1.AgentFenceHost); ans.Result != hav1alpha1.AnswerDone || len(os.reasons) != 1 {
+		t.Fatalf("the host a forced swap moved from was not fenced: %+v, %q", ans, os.reasons)
+	}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/payroll"}}
+	if ans := answer(s, hav1alpha1.AgentClearReservation); ans.Result != hav1alpha1.AnswerRefused ||
+		!strings.Contains(ans.Message, "/dev/mapper/payroll is not allowed") {
+		t.Fatalf("a disk outside the allow-list was cleared: %+v", ans)
+	}
+	s.Status.Conditions = []metav1.Condition{{Type: hav1alpha1.ConditionValid, Status: metav1.ConditionFalse, Reason: "DiskNotAllowed"}}
+	if ans := answer(s, hav1alpha1.AgentFenceHost); ans.Result != hav1alpha1.AnswerRefused || len(os.reasons) != 1 {
+		t.Fatalf("a refused server's request was carried out: %+v, %q", ans, os.reasons)
 	}
 }
 

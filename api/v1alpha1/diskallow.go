@@ -1,4 +1,4 @@
-package controllers
+package v1alpha1
 
 import (
 	"fmt"
@@ -7,10 +7,10 @@ import (
 )
 
 // DiskAllowList says which shared disks each namespace may name in
-// spec.sharedDisks. The cluster admin sets it (the controller's
-// --allowed-disks flag, the chart's sharedDisks.allowed value): a namespace
-// user can otherwise point hamon's reservations, which fence whole hosts,
-// at any disk. The zero value allows nothing.
+// spec.sharedDisks. The cluster admin sets it (the --allowed-disks flag of
+// the controller and of the node agents, the chart's sharedDisks.allowed
+// value): a namespace user can otherwise point hamon's reservations, which
+// fence whole hosts, at any disk. The zero value allows nothing.
 type DiskAllowList struct {
 	rules []diskRule
 }
