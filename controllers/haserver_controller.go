@@ -130,27 +130,47 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	recordBootIDs(&s, st, views)
 	recordAgentWork(&s, cmds, now)
 	s.Status.LocalDecisions = machinestate.LocalDecisions(cfg)
-	podErr := r.reconcilePods(ctx, &s, st, prev, views)
 	setConditions(&s, st, cfg, missingNodes(cfg, views))
 	s.Status.ObservedGeneration = s.Generation
 	observeMetrics(&s, prev, st, cmds)
-	var patchErr error
-	if !equality.Semantic.DeepEqual(before.Status, s.Status) {
-		patchErr = r.Status().Patch(ctx, &s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		if apierrors.IsConflict(patchErr) {
-			log.V(1).Info("Status conflict; observing again", "error", patchErr.Error())
-			return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // a conflict means: observe again now
-		}
+	// Decide, store, then act: the decision is written with an optimistic
+	// lock before any pod is created, deleted or relabelled, so an action
+	// always follows a stored decision. A controller that lost its lead
+	// while paused, or one that read a stale cache, loses the conflict and
+	// does nothing.
+	if stored, err := r.storeStatus(ctx, before, &s); err != nil || !stored {
+		return ctrl.Result{Requeue: !stored && err == nil}, err //nolint:staticcheck // a conflict means: observe again now
 	}
-	if patchErr == nil {
-		// Events only for a decision that was persisted: a decision that
-		// lost a conflict is taken again, and told once, by the next loop.
-		r.emitEvents(&s, cmds)
-	}
-	if err := errors.Join(podErr, patchErr); err != nil {
+	// Events only for a decision that was persisted: a decision that lost
+	// a conflict is taken again, and told once, by the next loop.
+	r.emitEvents(&s, cmds)
+	decided := s.DeepCopy()
+	podErr := r.reconcilePods(ctx, &s, st, prev, views)
+	// The names of the pods just created (or cleared) are recorded: they
+	// say which pod is the server's copy on a host.
+	_, namesErr := r.storeStatus(ctx, decided, &s)
+	if err := errors.Join(podErr, namesErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("reconciling %s: %w", klog.KObj(&s), err)
 	}
 	return ctrl.Result{RequeueAfter: r.nextWake(st, now)}, nil
+}
+
+// storeStatus patches s's status from before, with an optimistic lock, when
+// it changed. stored is false on a conflict: someone wrote the HAServer
+// since it was read, and what was decided from it must not be acted on.
+func (r *HAServerReconciler) storeStatus(ctx context.Context, before, s *hav1alpha1.HAServer) (stored bool, err error) {
+	if equality.Semantic.DeepEqual(before.Status, s.Status) {
+		return true, nil
+	}
+	err = r.Status().Patch(ctx, s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		ctrl.LoggerFrom(ctx).V(1).Info("Status conflict; observing again", "error", err.Error())
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("storing the status of %s: %w", klog.KObj(s), err)
+	}
+	return true, nil
 }
 
 // emitEvents records the machine's Emit commands as Kubernetes events, the

@@ -2,10 +2,13 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -319,4 +322,126 @@ func TestEvents_SameIDTwiceInOneDecisionKeepsBothMessages(t *testing.T) {
 		}
 		return strings.Contains(notes, "e2-b") && strings.Contains(notes, "e2-c")
 	})
+}
+
+// A person deletes the active pod (kubectl delete pod): its container goes
+// on running through its preStop hook (the termCommand) and grace period.
+// No second copy of the server starts, on that node or anywhere, until it
+// is gone; then it is a forced termination, which Table 4-3 #1 counts as a
+// normal termination of the active server, whatever the exit code after
+// SIGTERM: the standby is terminated and nothing switches over.
+func TestActivePodDeleted_NoSecondCopyUntilItEnds_ForcedTermination(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-podgone", "pg-a", "pg-b")
+	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "pg-a", "pg-b")
+	f.waitActive("app", "pg-a")
+	eventually(t, "a standby on pg-b", func() bool { return f.get("app").Status.StandbyNodes == "pg-b" })
+	f.mu.Lock()
+	f.termination = 3 * time.Second
+	f.mu.Unlock()
+	deleted := f.podOn("app", "pg-a")
+	if err := env.Client.Delete(context.Background(), deleted); err != nil {
+		t.Fatal(err)
+	}
+	// mayRun counts the pods of app whose container may run: not finished,
+	// not reported terminated.
+	mayRun := func() (n int, names []string) {
+		var pods corev1.PodList
+		if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			terminated := len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].State.Terminated != nil
+			if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && !terminated {
+				n++
+				names = append(names, p.Spec.NodeName+"/"+p.Name)
+			}
+		}
+		return n, names
+	}
+	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if n, names := mayRun(); n > 2 {
+			t.Fatalf("%d copies may run while the deleted active pod terminates: %v", n, names)
+		}
+		if p := f.podOn("app", "pg-a"); p != nil && p.UID != deleted.UID {
+			t.Fatalf("a second copy %s started on pg-a while %s terminates", p.Name, deleted.Name)
+		}
+		if s := f.get("app"); s.Status.ActiveNode != "pg-a" && s.Status.ActiveNode != "" {
+			t.Fatalf("the server became active on %s while its copy on pg-a still runs", s.Status.ActiveNode)
+		}
+	}
+	eventually(t, "app Stopped after the forced termination", func() bool {
+		s := f.get("app")
+		return s.Status.Phase == hav1alpha1.PhaseStopped && s.Status.ActiveNode == ""
+	})
+	f.waitEvent("app", "HAMN102-I")
+	// The standby is terminated too (it takes its own termination time).
+	eventually(t, "no copy of app runs (Table 4-3 #1: the standby is terminated)", func() bool { n, _ := mayRun(); return n == 0 })
+	for _, sw := range f.get("app").Status.Switchovers {
+		if sw.From == "pg-a" {
+			t.Fatalf("a forced termination switched over: %+v", sw)
+		}
+	}
+}
+
+// interferingClient lets another writer change an object just before each
+// status patch the reconciler makes (before decides which): the API server
+// then refuses the patch with a real conflict.
+type interferingClient struct {
+	client.Client
+	before func(client.Object)
+}
+
+func (c interferingClient) Status() client.SubResourceWriter {
+	return interferingStatus{SubResourceWriter: c.Client.Status(), before: c.before}
+}
+
+type interferingStatus struct {
+	client.SubResourceWriter
+	before func(client.Object)
+}
+
+func (s interferingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	s.before(obj)
+	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+}
+
+// Decide, store, then act: a decision whose status write loses to another
+// writer (a paused ex-leader's, one taken from a stale cache) is not acted
+// on. Here every status write of app meets a concurrent write: no pod is
+// ever created; once the interference stops, the server starts.
+func TestActionsFollowOnlyAStoredDecision(t *testing.T) {
+	var interfere atomic.Bool
+	var lost atomic.Int32
+	ns := "t-stored"
+	stop, _ := startManagerWith(t, false, func(c client.Client) client.Client {
+		return interferingClient{Client: c, before: func(o client.Object) {
+			if !interfere.Load() || o.GetNamespace() != ns || o.GetName() != "app" {
+				return
+			}
+			var cur hav1alpha1.HAServer
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), &cur); err != nil {
+				return
+			}
+			if cur.Annotations == nil {
+				cur.Annotations = map[string]string{}
+			}
+			cur.Annotations["test/other-writer"] = fmt.Sprint(lost.Add(1))
+			_ = env.Client.Update(context.Background(), &cur)
+		}}
+	})
+	t.Cleanup(stop)
+	f := newFakeCluster(t, ns, "st-a", "st-b")
+	interfere.Store(true)
+	f.newServer("app", nil, "st-a", "st-b")
+	eventually(t, "three decisions lost to another writer", func() bool { return lost.Load() >= 3 })
+	var pods corev1.PodList
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 0 || f.get("app").Status.Phase != "" {
+		t.Fatalf("acted on decisions that were never stored: %d pods, phase %q", len(pods.Items), f.get("app").Status.Phase)
+	}
+	interfere.Store(false)
+	f.waitActive("app", "st-a")
 }

@@ -35,6 +35,14 @@ type hostView struct {
 	// it is neither terminated nor being deleted.
 	pod  *corev1.Pod
 	live bool
+	// copyMayRun says a pod of the server here that is not live (being
+	// deleted, or an extra one) may still have its container running: its
+	// preStop hook (the termCommand) and grace period take their time. No
+	// new copy of the server starts here until it is gone: a pod is gone
+	// only when it is deleted from the API or its container is reported
+	// terminated. Both copies would share the node's reservation key, so
+	// the disk could not tell them apart.
+	copyMayRun bool
 	// stale are the host's other pods of this server (terminated or extra).
 	stale []*corev1.Pod
 	// nodeExists says the Node object exists.
@@ -123,7 +131,28 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			v.pod, v.live, v.rebooted = nil, false, true
 		}
 	}
+	for _, v := range views {
+		if v.rebooted {
+			continue // the reboot ended whatever ran there
+		}
+		if v.pod != nil && !v.live && containerMayRun(v.pod) {
+			v.copyMayRun = true
+		}
+		for _, p := range v.stale {
+			v.copyMayRun = v.copyMayRun || containerMayRun(p)
+		}
+	}
 	return views, nil
+}
+
+// containerMayRun says the server's container in p may be running: p is not
+// finished and its server container is not reported terminated.
+func containerMayRun(p *corev1.Pod) bool {
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return false
+	}
+	cs := serverContainerStatus(p)
+	return cs == nil || cs.State.Terminated == nil
 }
 
 // recordedAlive is what s's status last said of node's liveness.
@@ -241,7 +270,13 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 	}
 	cs := serverContainerStatus(p)
 	if exited, normal := podExited(p, cs); exited {
-		return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: normal}}
+		// A pod that was being deleted (by hamon to stop it, or by a
+		// person: a forced termination, Table 4-3 #1) ended normally,
+		// whatever its exit code after SIGTERM.
+		return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: normal || p.DeletionTimestamp != nil}}
+	}
+	if p.DeletionTimestamp != nil {
+		return nil // on its way out: only its end is news
 	}
 	if cs != nil && cs.State.Waiting != nil && slices.Contains(startFailureReasons, cs.State.Waiting.Reason) {
 		return []hotstandby.Event{hotstandby.StartFailed{Node: h.Node, Reason: cs.State.Waiting.Reason + ": " + cs.State.Waiting.Message}}

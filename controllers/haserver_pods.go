@@ -42,6 +42,9 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			role = hav1alpha1.RoleActiveLabel
 		}
 		switch {
+		case want && !v.live && v.copyMayRun:
+			// An earlier copy is still terminating here: its end is an
+			// event, and only then may a new copy start.
 		case want && !v.live:
 			p, err := r.createPod(ctx, s, h.Node, role)
 			if err != nil {

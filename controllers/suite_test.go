@@ -14,6 +14,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,6 +60,13 @@ func logLevel() int {
 // startManager runs a controller until the returned stop is called.
 func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan struct{}) {
 	t.Helper()
+	return startManagerWith(t, leaderElect, nil)
+}
+
+// startManagerWith runs a controller whose HAServer reconciler reaches the
+// API server through wrap(client), when wrap is not nil.
+func startManagerWith(t *testing.T, leaderElect bool, wrap func(client.Client) client.Client) (stop func(), elected <-chan struct{}) {
+	t.Helper()
 	cacheOpts, err := CacheOptions(agentNS)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +87,9 @@ func startManager(t *testing.T, leaderElect bool) (stop func(), elected <-chan s
 	r := &HAServerReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("hamon-controller"),
 		Clock: hotstandby.RealClock{}, Timing: testTiming, AgentNamespace: agentNS, AllowedDisks: &testAllowedDisks,
+	}
+	if wrap != nil {
+		r.Client = wrap(r.Client)
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -102,15 +113,20 @@ var testAllowedDisks, _ = hav1alpha1.ParseDiskAllowList("*=/dev/mapper/mpath*")
 
 // fakeCluster plays the kubelets and node agents of a set of nodes.
 type fakeCluster struct {
-	t      *testing.T
-	ns     string
-	mu     sync.Mutex
-	alive  map[string]bool   // nodes whose agent renews its Lease
-	boot   map[string]string // boot ID per node
-	hold   map[string]bool   // nodes whose kubelet does not start pods
-	stop   chan struct{}
-	done   chan struct{}
-	server string
+	t     *testing.T
+	ns    string
+	mu    sync.Mutex
+	alive map[string]bool   // nodes whose agent renews its Lease
+	boot  map[string]string // boot ID per node
+	hold  map[string]bool   // nodes whose kubelet does not start pods
+	// termination is how long a deleted pod's container goes on running
+	// (its preStop hook and grace period) before it is reported terminated
+	// and the pod removed; 0: at once. deleting says since when.
+	termination time.Duration
+	deleting    map[types.UID]time.Time
+	stop        chan struct{}
+	done        chan struct{}
+	server      string
 }
 
 func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
@@ -120,7 +136,7 @@ func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
 		t.Fatal(err)
 	}
 	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		deleting: map[types.UID]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, n := range nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
 		if err := env.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -197,6 +213,19 @@ func (f *fakeCluster) runPods() {
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		switch {
+		case p.DeletionTimestamp != nil && f.termination > 0 && p.Status.Phase == corev1.PodRunning:
+			since, ok := f.deleting[p.UID]
+			if !ok {
+				f.deleting[p.UID] = time.Now()
+				continue
+			}
+			if time.Since(since) < f.termination {
+				continue // the container runs its preStop hook, then gets SIGTERM
+			}
+			p.Status.Phase = corev1.PodFailed
+			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 143}}
+			p.Status.ContainerStatuses[0].Ready = false
+			_ = env.Client.Status().Update(ctx, p)
 		case p.DeletionTimestamp != nil:
 			_ = env.Client.Delete(ctx, p, client.GracePeriodSeconds(0))
 		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && f.alive[p.Spec.NodeName] && !f.hold[p.Spec.NodeName]:

@@ -259,6 +259,65 @@ func TestNormalExit_NoSwitchover(t *testing.T) {
 	}
 }
 
+// kubectl delete pod of the active server, whose termCommand takes 15 s:
+// the old copy runs its termCommand (the preStop hook) to the end, no
+// second copy starts anywhere meanwhile, and the deletion ends the server
+// as a forced termination (Table 4-3 #1: a normal termination; the standby
+// is terminated, nothing switches over). Shown from the pods' container
+// states, polled throughout, and from the disk's write log.
+func TestActivePodDeleted_NoSecondCopy(t *testing.T) {
+	w := newWorld(t, "poddel", 2)
+	w.server(func(s *hav1alpha1.HAServerSpec) { s.TermCommand = []string{"/bin/sh", "-c", "sleep 15"} })
+	w.waitOnline(w.node(0), 60*time.Second)
+	testenv.Eventually(t, 30*time.Second, "a standby on "+w.node(1), func() bool { return w.get().Status.StandbyNodes == w.node(1) })
+	ctx := context.Background()
+	var active corev1.Pod
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: w.pod(w.node(0))}, &active); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, &active); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	maxOnA, sawDeletedRun, lastRan := 0, false, time.Duration(0)
+	for time.Since(deleted) < 40*time.Second {
+		var pods corev1.PodList
+		if err := env.Client.List(ctx, &pods, client.InNamespace(w.ns)); err != nil {
+			t.Fatal(err)
+		}
+		onA, anyRuns := 0, false
+		for _, p := range pods.Items {
+			cs := p.Status.ContainerStatuses
+			runs := p.Status.Phase == corev1.PodRunning && len(cs) > 0 && cs[0].State.Running != nil
+			anyRuns = anyRuns || runs
+			if runs && p.Spec.NodeName == w.node(0) {
+				onA++
+				if p.UID == active.UID {
+					lastRan = time.Since(deleted)
+					sawDeletedRun = sawDeletedRun || lastRan > 10*time.Second
+				}
+			}
+			if runs && p.UID != active.UID && p.Labels[hav1alpha1.LabelRole] == hav1alpha1.RoleActiveLabel {
+				t.Fatalf("%s (%s) runs as active while the deleted %s may still run", p.Name, p.Spec.NodeName, active.Name)
+			}
+		}
+		maxOnA = max(maxOnA, onA)
+		if !anyRuns && time.Since(deleted) > 15*time.Second {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if maxOnA != 1 || !sawDeletedRun {
+		t.Fatalf("copies running at once on %s: %d (want 1); the deleted copy ran its 15 s termCommand: %t", w.node(0), maxOnA, sawDeletedRun)
+	}
+	testenv.Eventually(t, 20*time.Second, "db Stopped", func() bool { return w.get().Status.Phase == hav1alpha1.PhaseStopped })
+	if c := w.get(); len(c.Status.Switchovers) != 1 { // the first activation only
+		t.Fatalf("a forced termination switched over: %+v", c.Status.Switchovers)
+	}
+	w.writers(w.node(0))
+	t.Logf("the deleted active copy ran %s more (its termCommand), alone", lastRan.Round(100*time.Millisecond))
+}
+
 // Host loss with a shared disk: the new host fences the old one
 // (PREEMPT AND ABORT) and takes over after the lease runs out.
 func TestHostLoss_WithDisk(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,7 +66,11 @@ type proc struct {
 	probed        time.Time
 	probeFailures int32
 	stopOnce      sync.Once
+	// terminating is set once the pod's deletion is being carried out.
+	terminating atomic.Bool
 }
+
+func (pr *proc) isTerminating() bool { return pr.terminating.Load() }
 
 // SocketPath is where the host serves its CRI socket.
 func (h *Host) SocketPath() string { return filepath.Join(h.Dir, "cri.sock") }
@@ -125,28 +130,27 @@ func (h *Host) sync(ctx context.Context) error {
 		pr := h.procs[p.UID]
 		h.mu.Unlock()
 		switch {
-		case p.DeletionTimestamp != nil:
-			if pr != nil {
-				h.terminate(p, pr)
-			}
+		case p.DeletionTimestamp != nil && pr == nil:
 			_ = h.Client.Delete(ctx, p, client.GracePeriodSeconds(0))
+		case p.DeletionTimestamp != nil:
+			h.startTermination(ctx, p, pr)
 		case pr == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
 			if err := h.start(ctx, p); err != nil {
-				h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
+				_ = h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
 			}
 		case pr == nil && p.Status.Phase == corev1.PodRunning:
 			// A pod that was running here before this host (re)started: its
 			// container went with the host. A kubelet reports it the same way.
-			h.setTerminated(ctx, p, 137, "ContainerStatusUnknown")
+			_ = h.setTerminated(ctx, p, 137, "ContainerStatusUnknown")
 		case pr != nil:
 			select {
 			case <-pr.done:
 				if p.Status.Phase == corev1.PodRunning {
-					h.setTerminated(ctx, p, pr.code, "Exited")
+					_ = h.setTerminated(ctx, p, pr.code, "Exited")
 				}
 			default:
 				// Probes run only in a running container, as a kubelet's do.
-				if pr.cmd != nil {
+				if pr.cmd != nil && !pr.isTerminating() {
 					h.writeRole(pr.base, p)
 					h.probeReadiness(ctx, p, pr)
 				}
@@ -249,7 +253,7 @@ func (h *Host) writeRole(base string, p *corev1.Pod) {
 	_ = os.Rename(base+".role.tmp", base+".role")
 }
 
-func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) {
+func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) error {
 	phase := corev1.PodSucceeded
 	if code != 0 {
 		phase = corev1.PodFailed
@@ -259,21 +263,74 @@ func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reaso
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}}
 	term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, FinishedAt: metav1.Now()} //nolint:gosec // an exit code
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: name, State: corev1.ContainerState{Terminated: term}}}
-	_ = h.Client.Status().Update(ctx, p)
+	return h.Client.Status().Update(ctx, p)
 }
 
-// terminate runs the preStop hook (termCommand), then stops the process.
-func (h *Host) terminate(p *corev1.Pod, pr *proc) {
-	c := p.Spec.Containers[0]
-	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil && len(c.Lifecycle.PreStop.Exec.Command) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, _, _ = pr.exec(ctx, c.Lifecycle.PreStop.Exec.Command)
-		cancel()
+// startTermination carries out a pod's deletion in a goroutine of its
+// own, once: a kubelet's pod workers handle the pods of a node
+// concurrently, so one pod's long preStop hook delays no other pod.
+func (h *Host) startTermination(ctx context.Context, p *corev1.Pod, pr *proc) {
+	if pr.terminating.Swap(true) {
+		return
 	}
-	stopProc(pr, 5*time.Second)
-	h.mu.Lock()
-	delete(h.procs, p.UID)
-	h.mu.Unlock()
+	grace := defaultGrace
+	if p.DeletionGracePeriodSeconds != nil {
+		grace = time.Duration(*p.DeletionGracePeriodSeconds) * time.Second
+	}
+	pod := p.DeepCopy()
+	go func() {
+		h.terminate(pod, pr, grace)
+		// The container's end is reported, then the pod removed, as a
+		// kubelet does once every container of a deleted pod has stopped.
+		h.reportTerminated(ctx, pod, pr.code, "Exited")
+		_ = h.Client.Delete(ctx, pod, client.GracePeriodSeconds(0))
+		h.mu.Lock()
+		delete(h.procs, pod.UID)
+		h.mu.Unlock()
+	}()
+}
+
+// defaultGrace is a pod's terminationGracePeriodSeconds when it sets none.
+const defaultGrace = 30 * time.Second
+
+// minGraceAfterPreStop is what a kubelet leaves for SIGTERM when the
+// preStop hook used up the grace period.
+const minGraceAfterPreStop = 2 * time.Second
+
+// terminate stops a container as a kubelet does within the grace period:
+// the preStop hook (termCommand) only if the container still runs (a
+// kubelet runs no hook in an exited container), then SIGTERM, then SIGKILL
+// when the grace period is over.
+func (h *Host) terminate(p *corev1.Pod, pr *proc, grace time.Duration) {
+	start := time.Now()
+	c := p.Spec.Containers[0]
+	select {
+	case <-pr.done:
+	default:
+		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil && len(c.Lifecycle.PreStop.Exec.Command) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			_, _, _ = pr.exec(ctx, c.Lifecycle.PreStop.Exec.Command)
+			cancel()
+		}
+	}
+	stopProc(pr, max(grace-time.Since(start), minGraceAfterPreStop))
+}
+
+// reportTerminated records the container's end in the pod's status,
+// reading the pod afresh (its status may have changed since it was read).
+func (h *Host) reportTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) {
+	for range 5 {
+		var cur corev1.Pod
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(p), &cur); err != nil || cur.UID != p.UID {
+			return
+		}
+		if cs := cur.Status.ContainerStatuses; len(cs) > 0 && cs[0].State.Terminated != nil {
+			return
+		}
+		if h.setTerminated(ctx, &cur, code, reason) == nil {
+			return
+		}
+	}
 }
 
 // exec runs a command "in the container": a local process with the
