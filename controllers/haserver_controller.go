@@ -110,6 +110,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	cfg.Cordoned = cordonedNodes(cfg, views)
 	st, cmds := prev, []hotstandby.Command(nil)
 	evs := deriveEvents(&s, prev, views)
 	evs = append(groupEvents(&s, group, members, gate), evs...)
@@ -145,7 +146,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// a conflict is taken again, and told once, by the next loop.
 	r.emitEvents(&s, cmds)
 	decided := s.DeepCopy()
-	podErr := r.reconcilePods(ctx, &s, st, prev, views)
+	podErr := errors.Join(r.ensureDisruptionBudget(ctx, &s), r.reconcilePods(ctx, &s, st, prev, views))
 	// The names of the pods just created (or cleared) are recorded: they
 	// say which pod is the server's copy on a host.
 	_, namesErr := r.storeStatus(ctx, decided, &s)
@@ -248,6 +249,17 @@ func hostNodes(cfg hotstandby.Config, st *hotstandby.State) []string {
 		}
 	}
 	return nodes
+}
+
+// cordonedNodes are the hosts whose Node is cordoned: being drained.
+func cordonedNodes(cfg hotstandby.Config, views map[string]*hostView) []string {
+	var out []string
+	for _, n := range cfg.Hosts {
+		if v := views[n]; v != nil && v.cordoned {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func missingNodes(cfg hotstandby.Config, views map[string]*hostView) []string {

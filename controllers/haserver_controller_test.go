@@ -10,7 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 
@@ -444,4 +447,74 @@ func TestActionsFollowOnlyAStoredDecision(t *testing.T) {
 	}
 	interfere.Store(false)
 	f.waitActive("app", "st-a")
+}
+
+// setCordoned cordons or uncordons a node, as kubectl cordon does.
+func setCordoned(t *testing.T, node string, cordoned bool) {
+	t.Helper()
+	var n corev1.Node
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: node}, &n); err != nil {
+		t.Fatal(err)
+	}
+	n.Spec.Unschedulable = cordoned
+	if err := env.Client.Update(context.Background(), &n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kubectl drain of the active host: the active pod cannot be evicted (its
+// PodDisruptionBudget), the cordon moves the server off the node with a
+// planned switchover (NodeDrain), the old copy stops and stays stopped
+// while the node is cordoned, and comes back as standby on uncordon.
+func TestDrain_ActiveHostMovedOffBeforeItsPodMayGo(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-drain", "dr-a", "dr-b")
+	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "dr-a", "dr-b")
+	f.waitActive("app", "dr-a")
+	eventually(t, "a standby on dr-b", func() bool { return f.get("app").Status.StandbyNodes == "dr-b" })
+	ctx := context.Background()
+	var pdb policyv1.PodDisruptionBudget
+	eventually(t, "app's PodDisruptionBudget", func() bool {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "app-active"}, &pdb) == nil
+	})
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 ||
+		pdb.Spec.Selector.MatchLabels[hav1alpha1.LabelRole] != hav1alpha1.RoleActiveLabel || !metav1IsOwnedBy(&pdb, f.get("app")) {
+		t.Fatalf("PodDisruptionBudget %+v", pdb.Spec)
+	}
+	evict := func(p *corev1.Pod) error {
+		return env.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
+	}
+	// The disruption controller (kube-controller-manager, not run here)
+	// would find the one active pod healthy: no disruption allowed.
+	pdb.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 1}
+	if err := env.Client.Status().Update(ctx, &pdb); err != nil {
+		t.Fatal(err)
+	}
+	active := f.podOn("app", "dr-a")
+	if err := evict(active); !apierrors.IsTooManyRequests(err) {
+		t.Fatalf("evicting the active pod: %v, want 429 (its disruption budget)", err)
+	}
+	setCordoned(t, "dr-a", true)
+	t.Cleanup(func() { setCordoned(t, "dr-a", false) })
+	s := f.waitActive("app", "dr-b")
+	if sw := s.Status.Switchovers[len(s.Status.Switchovers)-1]; sw.Cause != "NodeDrain" || sw.From != "dr-a" {
+		t.Fatalf("switchover %+v, want NodeDrain from dr-a", sw)
+	}
+	f.waitEvent("app", "HAMN171-I")
+	eventually(t, "no copy left on dr-a", func() bool { return f.podOn("app", "dr-a") == nil })
+	time.Sleep(time.Second)
+	if f.podOn("app", "dr-a") != nil {
+		t.Fatal("a standby started on a cordoned node")
+	}
+	setCordoned(t, "dr-a", false)
+	eventually(t, "dr-a a standby again after uncordon", func() bool { return f.get("app").Status.StandbyNodes == "dr-a" })
+}
+
+func metav1IsOwnedBy(o metav1.Object, s *hav1alpha1.HAServer) bool {
+	for _, r := range o.GetOwnerReferences() {
+		if r.UID == s.UID && r.Controller != nil && *r.Controller {
+			return true
+		}
+	}
+	return false
 }

@@ -47,6 +47,8 @@ type hostView struct {
 	stale []*corev1.Pod
 	// nodeExists says the Node object exists.
 	nodeExists bool
+	// cordoned says the Node is unschedulable (kubectl cordon or drain).
+	cordoned bool
 	// rebooted says the host's boot ID is not the one the status recorded:
 	// every pod seen there belongs to the old boot (now in stale), and
 	// whatever ran there has ended.
@@ -122,6 +124,7 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			return nil, fmt.Errorf("reading node %s: %w", n, err)
 		}
 		v.nodeExists = err == nil
+		v.cordoned = err == nil && node.Spec.Unschedulable
 	}
 	for _, h := range s.Status.Hosts {
 		if v := views[h.Node]; v != nil && h.BootID != "" && v.bootID != "" && v.bootID != h.BootID {

@@ -5,6 +5,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -44,6 +45,8 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&hav1alpha1.HAServer{}).
 		Owns(&corev1.Pod{}).
+		Owns(&policyv1.PodDisruptionBudget{}, builder.OnlyMetadata).
+		Watches(&corev1.Node{}, byNode, builder.WithPredicates(cordonChanged)).
 		Watches(&coordinationv1.Lease{}, r.leaseEvents()).
 		WatchesRawSource(source.Channel(expired, byNode)).
 		Watches(&hav1alpha1.HANode{}, byNode).
@@ -56,6 +59,17 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))).
 		Named("haserver").
 		Complete(r)
+}
+
+// cordonChanged passes a Node's creation, deletion, and an update that
+// cordons or uncordons it (the first step of kubectl drain, and the last
+// of the maintenance): its other updates (status heartbeats) are no news.
+var cordonChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*corev1.Node)
+		n, ok2 := e.ObjectNew.(*corev1.Node)
+		return ok1 && ok2 && o.Spec.Unschedulable != n.Spec.Unschedulable
+	},
 }
 
 // addIndexes indexes HAServers by disk, host node and group, and pods by

@@ -566,7 +566,8 @@ type Switchover struct {
 
 	// cause says what started it: InitialStart, ServerFailure,
 	// PatrolFailure, HostFailure, RestartFailed, PlannedSwap, ForcedSwap,
-	// GroupSwitch or OperatorAct.
+	// GroupSwitch, OperatorAct or NodeDrain (the active host's node was
+	// cordoned to be drained).
 	// +optional
 	Cause SwitchoverCause `json:"cause,omitempty"`
 

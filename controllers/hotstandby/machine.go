@@ -222,7 +222,7 @@ func (s *step) settle() {
 	}
 	for i := range s.st.Hosts {
 		h := &s.st.Hosts[i]
-		if !h.WantStandby || !h.Alive || h.State != Stopped || !slices.Contains(s.cfg.Hosts, h.Node) {
+		if !h.WantStandby || !h.Alive || h.State != Stopped || !slices.Contains(s.cfg.Hosts, h.Node) || s.cordoned(h.Node) {
 			continue
 		}
 		if sw := s.st.Switch; sw != nil && (sw.To == h.Node || sw.From == h.Node || sw.Clearing == h.Node) {
@@ -236,6 +236,7 @@ func (s *step) settle() {
 		}
 		s.set(h, Standby, RoleStandby, "")
 	}
+	s.drain()
 	for i := range s.st.Hosts {
 		// A stop that no switchover waits for runs on its own timer.
 		h := &s.st.Hosts[i]

@@ -56,6 +56,11 @@ type Config struct {
 	HasPatrol bool
 	// SharedDisks says the server has shared disks, fenced by reservation.
 	SharedDisks bool
+	// Cordoned are the hosts whose Node is cordoned (kubectl cordon or
+	// drain): being drained. The active server is moved off them with a
+	// planned switchover; standbys there are stopped and start again when
+	// the node is uncordoned. Observed, not part of the spec.
+	Cordoned []string
 	// Group is the server's group name, empty when not grouped.
 	Group string
 	// Exchange is the group's exchange (true) or no_exchange (false) setting.
@@ -230,6 +235,8 @@ const (
 	CauseForcedSwap    Cause = "ForcedSwap"
 	CauseGroupSwitch   Cause = "GroupSwitch"
 	CauseOperatorAct   Cause = "OperatorAct"
+	// CauseDrain: the active host's node is being drained (cordoned).
+	CauseDrain Cause = "NodeDrain"
 )
 
 // Stage is a switchover's step. Each step waits for one confirmation and
