@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -33,23 +35,102 @@ func (r *HAServerReconciler) invalidSpec(ctx context.Context, s *hav1alpha1.HASe
 				"a cluster admin allows it with the controller's --allowed-disks (chart value sharedDisks.allowed), "+
 				"or use an allowed disk", i, d.Device, s.Namespace), nil
 		}
-		var others hav1alpha1.HAServerList
-		if err := r.List(ctx, &others, client.MatchingFields{diskIndex: d.Device}); err != nil {
+		o, node, as, err := r.olderUser(ctx, s, d.Device)
+		if err != nil {
 			return "", "", err
+		}
+		if o != nil {
+			named := ""
+			if as != d.Device {
+				named = " (as " + as + ", the same disk by its WWID as node " + node + "'s agent reports it)"
+			}
+			return ReasonDiskInUse, fmt.Sprintf("spec.sharedDisks[%d].device %s on node %s is already used by HAServer %s/%s%s: "+
+				"two servers reserving one disk would fence each other; name another disk or remove it there",
+				i, d.Device, node, o.Namespace, o.Name, named), nil
+		}
+	}
+	return "", "", nil
+}
+
+// olderUser finds an older HAServer that uses the disk device names on a
+// host it shares with s: under that name on any shared host, or under
+// another name of the same disk (its /dev/mapper name or its WWID, as that
+// host's agent reports them) on that host. It returns the server, the
+// host, and the name it uses.
+func (r *HAServerReconciler) olderUser(ctx context.Context, s *hav1alpha1.HAServer, device string) (*hav1alpha1.HAServer, string, string, error) {
+	older := func(name string, onHost func(o *hav1alpha1.HAServer) string) (*hav1alpha1.HAServer, string, error) {
+		var others hav1alpha1.HAServerList
+		if err := r.List(ctx, &others, client.MatchingFields{diskIndex: name}); err != nil {
+			return nil, "", err
 		}
 		for j := range others.Items {
 			o := &others.Items[j]
 			if o.UID == s.UID || !o.DeletionTimestamp.IsZero() || !olderThan(o, s) {
 				continue
 			}
-			if node := sharedHost(o, s); node != "" {
-				return ReasonDiskInUse, fmt.Sprintf("spec.sharedDisks[%d].device %s on node %s is already used by HAServer %s/%s: "+
-					"two servers reserving one disk would fence each other; name another disk or remove it there",
-					i, d.Device, node, o.Namespace, o.Name), nil
+			if node := onHost(o); node != "" {
+				return o, node, nil
+			}
+		}
+		return nil, "", nil
+	}
+	o, node, err := older(device, func(o *hav1alpha1.HAServer) string { return sharedHost(o, s) })
+	if o != nil || err != nil {
+		return o, node, device, err
+	}
+	for _, h := range s.Spec.Hosts {
+		aliases, err := r.diskAliases(ctx, h.Node, device)
+		if err != nil {
+			return nil, "", "", err
+		}
+		for _, a := range aliases {
+			o, _, err := older(a, func(o *hav1alpha1.HAServer) string {
+				if slices.ContainsFunc(o.Spec.Hosts, func(x hav1alpha1.HostSpec) bool { return x.Node == h.Node }) {
+					return h.Node
+				}
+				return ""
+			})
+			if o != nil || err != nil {
+				return o, h.Node, a, err
 			}
 		}
 	}
-	return "", "", nil
+	return nil, "", "", nil
+}
+
+// diskAliases are the other names, on node, of the disk device names: as
+// node's agent reports its devices (HANode status), the disk's WWID and the
+// /dev/mapper name of every map with that WWID. None when the agent has not
+// reported the disk (yet).
+func (r *HAServerReconciler) diskAliases(ctx context.Context, node, device string) ([]string, error) {
+	var hn hav1alpha1.HANode
+	if err := r.Get(ctx, client.ObjectKey{Name: node}, &hn); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	wwid := ""
+	for _, d := range hn.Status.Devices {
+		if d.WWID != "" && ("/dev/mapper/"+d.Name == device || strings.EqualFold(d.Name, device) || strings.EqualFold(d.WWID, device)) {
+			wwid = d.WWID
+		}
+	}
+	if wwid == "" {
+		return nil, nil
+	}
+	var out []string
+	add := func(n string) {
+		if n != device && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	add(wwid)
+	add(strings.ToUpper(wwid))
+	for _, d := range hn.Status.Devices {
+		if strings.EqualFold(d.WWID, wwid) {
+			add("/dev/mapper/" + d.Name)
+			add(d.Name)
+		}
+	}
+	return out, nil
 }
 
 // sharedHost is a node both servers run on, "" when none: a device name

@@ -83,3 +83,38 @@ func TestDiskInUse_YoungerRefusedUntilTheOlderGoes(t *testing.T) {
 		return reason == hav1alpha1.ReasonSpecValid && f.get("second").Status.FencingEpoch > 0 && f.get("second").Status.TargetNode == "du-b"
 	})
 }
+
+// One disk named two ways, by its /dev/mapper name and by its WWID, is one
+// disk: once the shared host's agent reports the map's WWID, the younger
+// server is refused (before, the two strings passed as two disks, and the
+// two servers would have preempted each other's key).
+func TestDiskInUse_SameDiskByWWID(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-disk-wwid", "dw-a", "dw-b")
+	const wwid = "36001405aaaabbbbccccddddeeeeffff0"
+	first := f.newServer("first", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpathw"}}
+	}, "dw-a", "dw-b")
+	eventually(t, "first asks dw-a for the reservation", func() bool { return f.get("first").Status.FencingEpoch == 1 })
+	// dw-b's agent reports the disk it sees for first: mpathw, with its WWID.
+	ctx := context.Background()
+	eventually(t, "dw-b's HANode reports mpathw", func() bool {
+		var hn hav1alpha1.HANode
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "dw-b"}, &hn); err != nil {
+			return false
+		}
+		hn.Status.Devices = []hav1alpha1.DeviceStatus{{Name: "mpathw", WWID: wwid}}
+		return env.Client.Status().Update(ctx, &hn) == nil
+	})
+	f.newServer("second", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: wwid}}
+	}, "dw-b", "dw-a")
+	eventually(t, "second refused: the same disk by its WWID", func() bool {
+		_, reason, msg := validCondition(t, f, "second")
+		return reason == ReasonDiskInUse && strings.Contains(msg, "t-disk-wwid/first") && strings.Contains(msg, "as /dev/mapper/mpathw")
+	})
+	if s := f.get("second"); s.Status.FencingEpoch != 0 {
+		t.Fatalf("the refused server was acted on: %+v", s.Status)
+	}
+	_ = first
+}

@@ -109,7 +109,7 @@ func startManagerWith(t *testing.T, leaderElect bool, wrap func(client.Client) c
 }
 
 // testAllowedDisks allows the multipath devices, as a cluster admin would.
-var testAllowedDisks, _ = hav1alpha1.ParseDiskAllowList("*=/dev/mapper/mpath*")
+var testAllowedDisks, _ = hav1alpha1.ParseDiskAllowList("*=/dev/mapper/mpath*,*=36001405*")
 
 // fakeCluster plays the kubelets and node agents of a set of nodes.
 type fakeCluster struct {

@@ -183,6 +183,15 @@ type NodeServerStatus struct {
 	// reservation is what the node holds for epoch.
 	// +optional
 	Reservation ReservationResult `json:"reservation,omitempty"`
+	// reservedDevices are the shared disks (as spec.sharedDisks names them)
+	// the Reserve of epoch took. The agent watches its key on these only: a
+	// disk added to a running server's spec is reserved at its next
+	// activation, and its absence is no preemption.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=140
+	ReservedDevices []string `json:"reservedDevices,omitempty"`
 	// answers are the agent's answers to the server's agentRequests for
 	// this node, by request id, newest last (at most 8).
 	// +optional

@@ -106,7 +106,7 @@ func run(o options) error {
 		return err
 	}
 	a := &agent.Agent{
-		Client: mgr.GetClient(), Node: o.node, Namespace: o.namespace, BootID: strings.TrimSpace(string(bootID)),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Node: o.node, Namespace: o.namespace, BootID: strings.TrimSpace(string(bootID)),
 		Key: agent.KeyFor(o.cluster, o.node), SCSI: scsipr.DefaultClient, Timing: o.timing, AllowedDisks: &disks,
 	}
 	rt, err := cri.Dial(o.criEndpoint)

@@ -51,7 +51,10 @@ type DiskResolver interface {
 
 // Agent is one node's agent.
 type Agent struct {
-	Client    client.Client
+	Client client.Client
+	// APIReader reads from the API server past the cache (the manager's
+	// GetAPIReader); nil: Client.
+	APIReader client.Reader
 	Node      string
 	Namespace string
 	BootID    string
@@ -72,6 +75,10 @@ type Agent struct {
 	AllowedDisks *hav1alpha1.DiskAllowList
 	Timing       lease.Timing
 	Now          func() time.Time
+
+	// lease is the node's Lease as the last renewal's answer returned it;
+	// it belongs to the Heartbeat loop (one goroutine).
+	lease *coordinationv1.Lease
 
 	// lastServers and lastProbes belong to the DeviceReport loop (one goroutine).
 	lastServers []hav1alpha1.HAServer
@@ -227,7 +234,7 @@ func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alph
 	if sw == nil || sw.Stage != hav1alpha1.StageReserving || s.Status.TargetNode != a.Node || rq.Epoch != s.Status.FencingEpoch {
 		return hav1alpha1.AnswerRefused, fmt.Sprintf("stale: the switchover is no longer reserving for %s in epoch %d", a.Node, rq.Epoch)
 	}
-	r.Epoch, r.PatrolFailed, r.KeyPreempted = rq.Epoch, false, false
+	r.Epoch, r.PatrolFailed, r.KeyPreempted, r.ReservedDevices = rq.Epoch, false, false, nil
 	disks, err := a.resolve(s)
 	if err == nil && len(disks) == 0 {
 		r.Reservation, r.Message = hav1alpha1.ReservationNotRequired, "no shared disks"
@@ -243,6 +250,10 @@ func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alph
 		return hav1alpha1.AnswerFailed, r.Message
 	}
 	r.Reservation = hav1alpha1.ReservationHeld
+	r.ReservedDevices = r.ReservedDevices[:0]
+	for _, d := range s.Spec.SharedDisks {
+		r.ReservedDevices = append(r.ReservedDevices, d.Device)
+	}
 	if msg := a.tellMultipathd(ctx, s, true); msg != "" {
 		r.Message = hav1alpha1.TruncateMessage(strings.TrimPrefix(r.Message+"; "+msg, "; "))
 	}
@@ -322,7 +333,7 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 	if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) == 0 || r.Reservation != hav1alpha1.ReservationHeld {
 		return 0
 	}
-	disks, err := a.resolve(s)
+	disks, err := a.resolveReserved(s, r)
 	if err != nil {
 		return a.Timing.Renew
 	}
@@ -356,6 +367,27 @@ func podOf(s *hav1alpha1.HAServer, node string) string {
 func (a *Agent) resolve(s *hav1alpha1.HAServer) ([]scsipr.Disk, error) {
 	var disks []scsipr.Disk
 	for _, d := range s.Spec.SharedDisks {
+		disk, err := a.Disks.Resolve(d.Device)
+		if err != nil {
+			return nil, fmt.Errorf("shared disk %s: %w", d.Device, err)
+		}
+		disks = append(disks, disk)
+	}
+	return disks, nil
+}
+
+// resolveReserved resolves the disks the node's reservation took: those of
+// r.ReservedDevices still in the spec (a report from before they were
+// recorded: every disk of the spec).
+func (a *Agent) resolveReserved(s *hav1alpha1.HAServer, r *hav1alpha1.NodeServerStatus) ([]scsipr.Disk, error) {
+	if r.ReservedDevices == nil {
+		return a.resolve(s)
+	}
+	var disks []scsipr.Disk
+	for _, d := range s.Spec.SharedDisks {
+		if !slices.Contains(r.ReservedDevices, d.Device) {
+			continue
+		}
 		disk, err := a.Disks.Resolve(d.Device)
 		if err != nil {
 			return nil, fmt.Errorf("shared disk %s: %w", d.Device, err)
@@ -476,25 +508,57 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 	}
 }
 
+// renew renews the node's Lease from the Lease its own last renewal
+// returned, as the kubelet's node lease controller does: the informer
+// cache may lag behind (a watch that is slow to deliver), and an update
+// from a stale copy is a conflict; enough of them in a row would self-fence
+// a healthy host. Only when it has no copy, or its copy lost a conflict,
+// does it read the Lease, from the API server itself.
 func (a *Agent) renew(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
 	defer cancel()
 	now := metav1.NewMicroTime(a.now())
 	dur := int32(a.Timing.Duration / time.Second) //nolint:gosec // seconds of a lease fit
-	var l coordinationv1.Lease
-	err := a.Client.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Node}, &l)
-	if apierrors.IsNotFound(err) {
-		l = coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Node},
-			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a.Node, LeaseDurationSeconds: &dur, RenewTime: &now, AcquireTime: &now},
+	for attempt := 0; ; attempt++ {
+		l := a.lease
+		if l == nil {
+			l = &coordinationv1.Lease{}
+			err := a.apiReader().Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Node}, l)
+			if apierrors.IsNotFound(err) {
+				l = &coordinationv1.Lease{
+					ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Node},
+					Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a.Node, LeaseDurationSeconds: &dur, RenewTime: &now, AcquireTime: &now},
+				}
+				if err := a.Client.Create(ctx, l); err != nil {
+					return err
+				}
+				a.lease = l
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return a.Client.Create(ctx, &l)
+		l = l.DeepCopy()
+		l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &a.Node, &dur, &now
+		err := a.Client.Update(ctx, l)
+		if err == nil {
+			a.lease = l // the API server's answer: the next renewal starts from it
+			return nil
+		}
+		a.lease = nil
+		if !apierrors.IsConflict(err) || attempt > 0 {
+			return err
+		}
 	}
-	if err != nil {
-		return err
+}
+
+// apiReader reads from the API server itself, past the informer cache.
+func (a *Agent) apiReader() client.Reader {
+	if a.APIReader != nil {
+		return a.APIReader
 	}
-	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &a.Node, &dur, &now
-	return a.Client.Update(ctx, &l)
+	return a.Client
 }
 
 // selfFence stops, through the container runtime (the API server may be

@@ -414,3 +414,102 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 			len(d.Paths) == 2 && d.Paths[0].State == hav1alpha1.PathActive && d.Paths[1].State == hav1alpha1.PathFailed
 	})
 }
+
+// laggingCache serves Leases as an informer whose watch stopped delivering:
+// the first copy it read, for ever. Everything else passes through.
+type laggingCache struct {
+	client.Client
+	mu     sync.Mutex
+	frozen map[client.ObjectKey]*coordinationv1.Lease
+}
+
+func (c *laggingCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return c.Client.Get(ctx, key, obj, opts...)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.frozen[key]; f != nil {
+		f.DeepCopyInto(l)
+		return nil
+	}
+	if err := c.Client.Get(ctx, key, l, opts...); err != nil {
+		return err
+	}
+	c.frozen[key] = l.DeepCopy()
+	return nil
+}
+
+// A lagging cache must not stop a healthy agent's renewals: the agent
+// renews from the Lease its own last update returned (the kubelet's
+// lease controller does the same), so it never updates from a stale copy
+// and never self-fences while the API server answers.
+func TestHeartbeat_RenewsPastALaggingCache(t *testing.T) {
+	cache := &laggingCache{Client: env.Client, frozen: map[client.ObjectKey]*coordinationv1.Lease{}}
+	a := &Agent{Client: cache, Node: "lag-a", Namespace: agentNS, BootID: "b1",
+		Timing: lease.Timing{Duration: 3 * time.Second, Renew: 200 * time.Millisecond, SelfFence: 1500 * time.Millisecond}}
+	// Several self-fence deadlines of renewals (the first HANode write
+	// takes a moment).
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	if err := a.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var l coordinationv1.Lease
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: agentNS, Name: "lag-a"}, &l); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	fenced := a.selfFenced
+	a.mu.Unlock()
+	if age := time.Since(l.Spec.RenewTime.Time); age > time.Second || fenced {
+		t.Fatalf("last renewal %v ago, self-fenced %t: the lagging cache stopped the renewals", age.Round(time.Millisecond), fenced)
+	}
+}
+
+// A disk added to the spec of a server running active here was never
+// reserved: its absence of this node's key is no preemption, and the
+// server is not stopped (before, the key watch read it as "key preempted").
+// A disk the reservation took and lost still is.
+func TestWatchKey_AddedDiskIsNoPreemption(t *testing.T) {
+	root := t.TempDir()
+	stopped := &stoppedPods{}
+	a := &Agent{Node: "wk-a", Key: KeyFor("test", "wk-a"), SCSI: scsipr.DefaultClient, Runtime: stopped,
+		Disks: simdisk.Resolver{Root: root, Initiator: "wk-a", Ports: []string{"p1"}}}
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", UID: "u"}}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "db"}}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	s.Status.ActiveNode = "wk-a"
+	s.Status.Hosts = []hav1alpha1.HostStatus{{Node: "wk-a", Role: hav1alpha1.RoleActive, Pod: "db-wk-a"}}
+	s.Status.FencingEpoch = 1
+	s.Status.TargetNode = "wk-a"
+	s.Status.Switchover = &hav1alpha1.Switchover{To: "wk-a", Stage: hav1alpha1.StageReserving}
+	s.Status.AddAgentRequest("wk-a", hav1alpha1.AgentReserve, 1, metav1.Now())
+	r := hav1alpha1.NodeServerStatus{Key: s.ReportKey()}
+	ctx := context.Background()
+	a.handleRequests(ctx, s, &r)
+	if r.Reservation != hav1alpha1.ReservationHeld || !slices.Equal(r.ReservedDevices, []string{"/dev/mapper/mpatha"}) {
+		t.Fatalf("report %+v", r)
+	}
+	s.Status.Switchover = nil
+	s.Spec.SharedDisks = append(s.Spec.SharedDisks, hav1alpha1.SharedDisk{Device: "/dev/mapper/mpathb"})
+	a.watchKey(ctx, s, &r)
+	if r.KeyPreempted || len(stopped.pods) != 0 {
+		t.Fatalf("a disk added to the spec read as a preemption: report %+v, stopped %v", r, stopped.pods)
+	}
+	// mpatha itself preempted by another host: that is a preemption.
+	other := KeyFor("test", "wk-b")
+	b := simdisk.Resolver{Root: root, Initiator: "wk-b", Ports: []string{"p1"}}
+	disk, err := b.Resolve("/dev/mapper/mpatha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scsipr.DefaultClient.Acquire([]scsipr.Disk{disk}, other, scsipr.TypeWriteExclusiveRegistrantsOnly); err != nil {
+		t.Fatal(err)
+	}
+	a.watchKey(ctx, s, &r)
+	if !r.KeyPreempted || len(stopped.pods) != 1 {
+		t.Fatalf("a preempted key went unnoticed: report %+v, stopped %v", r, stopped.pods)
+	}
+}

@@ -87,7 +87,7 @@ func (a *Agent) devices(ctx context.Context) ([]hav1alpha1.DeviceStatus, error) 
 }
 
 func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathResult) {
-	st := hav1alpha1.DeviceStatus{Name: d.Name}
+	st := hav1alpha1.DeviceStatus{Name: d.Name, WWID: d.WWID}
 	timeout := a.SCSI.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second

@@ -11,14 +11,18 @@ import (
 // Disk is one shared disk as a host sees it: the multipath map and its
 // paths (the slaves of /sys/block/dm-N).
 type Disk struct {
-	// Name is the map's name (mpatha), used to order disks.
-	Name  string
+	// Name is the map's name (mpatha), used to order disks; the WWID when
+	// the disk was named by its WWID.
+	Name string
+	// WWID is the disk's WWID (the dm uuid's mpath-<wwid>), "" when not
+	// known: the disk's identity whatever name a host gives it.
+	WWID  string
 	Paths []Path
 }
 
 // Client issues reservation commands with hamon's policy: unit attentions
 // are retried, a failed path is skipped (and reported), disks are taken in
-// name order and a partial takeover is rolled back.
+// name order, and a partial takeover keeps what it took (never un-fences).
 type Client struct {
 	// Timeout bounds each command.
 	Timeout time.Duration
@@ -107,20 +111,28 @@ func sortedDisks(disks []Disk) []Disk {
 // refreshes a stale I_T nexus), take the reservation (RESERVE, or PREEMPT AND
 // ABORT of the holder's key, which removes the old host's registrations on
 // all its paths and aborts its queued I/O), remove any other registrant
-// (PREEMPT), and check the result. If a disk cannot be taken, the disks
-// taken so far are released again, so the host never holds a partial set.
+// (PREEMPT), and check the result.
+//
+// If a disk cannot be taken, the disks taken so far stay taken: releasing
+// them would un-fence the old host on them (its key is gone, and a disk
+// with no reservation lets anyone write), and a fenced host must never be
+// un-fenced by a rollback (fence_node(8)). The next takeover preempts this
+// key as it would any other.
 func (c Client) Acquire(disks []Disk, key Key, t Type) (Report, error) {
 	rep := Report{Preempted: map[string][]Key{}}
 	if key == 0 {
 		return rep, errors.New("reservation key 0 is not a key")
 	}
-	var taken []Disk
+	var taken []string
 	for _, d := range sortedDisks(disks) {
 		if err := c.acquireOne(d, key, t, &rep); err != nil {
-			c.rollback(append(taken, d), key, t)
-			return rep, fmt.Errorf("taking disk %s: %w (the disks taken before were released)", d.Name, err)
+			kept := "none taken before"
+			if len(taken) > 0 {
+				kept = strings.Join(taken, ", ") + " stay held by this host, the old host fenced from them"
+			}
+			return rep, fmt.Errorf("taking disk %s: %w (%s)", d.Name, err, kept)
 		}
-		taken = append(taken, d)
+		taken = append(taken, d.Name)
 	}
 	return rep, nil
 }
@@ -207,11 +219,6 @@ func uniqueKeys(keys []Key) []Key {
 		}
 	}
 	return out
-}
-
-// rollback unregisters key from disks (best effort: it runs after a failure).
-func (c Client) rollback(disks []Disk, key Key, t Type) {
-	_ = c.Release(disks, key, t)
 }
 
 // Release gives the disks up: RELEASE the reservation if key holds it, then

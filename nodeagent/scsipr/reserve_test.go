@@ -2,6 +2,7 @@ package scsipr_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
@@ -122,19 +123,30 @@ func TestAcquire_GoesOnWithoutAFailedPath(t *testing.T) {
 	}
 }
 
-func TestAcquire_PartialTakeoverIsRolledBack(t *testing.T) {
+// A takeover that fails on its second disk keeps the first: the old host,
+// preempted there, must stay fenced (a rollback that released the disk
+// would let it write again).
+func TestAcquire_PartialTakeoverNeverUnfences(t *testing.T) {
 	l := newLab(t, "mpatha", "mpathb")
+	a := l.view("host-a", "p1")
+	if _, err := client.Acquire(a, keyA, we); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.disks["mpathb"].FailPath(simdisk.Nexus{Initiator: "host-b", Port: "p1"}, true); err != nil {
 		t.Fatal(err)
 	}
 	b := l.view("host-b", "p1")
-	if _, err := client.Acquire(b, keyB, we); err == nil {
-		t.Fatal("acquired with every path of mpathb failed")
+	_, err := client.Acquire(b, keyB, we)
+	if err == nil || !strings.Contains(err.Error(), "mpatha stay held by this host") {
+		t.Fatalf("acquired with every path of mpathb failed, or did not say mpatha stays held: %v", err)
 	}
-	k, _ := client.ReadKeys(l.view("host-b", "p1")[0])
-	r, _ := client.ReadReservation(l.view("host-b", "p1")[0])
-	if len(k.Keys) != 0 || r.Held {
-		t.Fatalf("mpatha still has B: keys %v reservation %+v", k.Keys, r)
+	k, _ := client.ReadKeys(b[0])
+	r, _ := client.ReadReservation(b[0])
+	if len(k.Keys) != 1 || k.Keys[0] != keyB || !r.Held || r.Key != keyB {
+		t.Fatalf("mpatha after the failed takeover: keys %v reservation %+v; want B alone holding it (A fenced)", k.Keys, r)
+	}
+	if err := writeThrough(l, "mpatha", "host-a", "p1"); !errors.Is(err, scsipr.ErrReservationConflict) {
+		t.Fatalf("the old host A writes mpatha again after the failed takeover: %v", err)
 	}
 }
 
@@ -185,4 +197,24 @@ func TestAcquireRefusesKeyZero(t *testing.T) {
 	if _, err := client.Acquire(l.view("host-a", "p1"), 0, we); err == nil {
 		t.Fatal("key 0 accepted")
 	}
+}
+
+// writeThrough writes one block of disk as host through port; a unit
+// attention (the preemption's) is read and the write tried again.
+func writeThrough(l *lab, disk, host, port string) error {
+	cdb := make([]byte, 10)
+	cdb[0] = simdisk.OpWrite10
+	cdb[8] = 1
+	var err error
+	for range 2 {
+		var r simdisk.Result
+		r, err = l.disks[disk].Execute(simdisk.Nexus{Initiator: host, Port: port}, cdb, make([]byte, simdisk.BlockSize))
+		if err == nil {
+			err = r.Err()
+		}
+		if !errors.Is(err, scsipr.ErrUnitAttention) {
+			return err
+		}
+	}
+	return err
 }

@@ -29,7 +29,7 @@ func (r SysfsResolver) Resolve(device string) (Disk, error) {
 	if dev == "" {
 		dev = "/dev"
 	}
-	var dm, name string
+	var dm, name, wwid string
 	if mapName, ok := strings.CutPrefix(device, "/dev/mapper/"); ok {
 		target, err := os.Readlink(filepath.Join(dev, "mapper", filepath.Base(mapName)))
 		if err != nil {
@@ -41,7 +41,7 @@ func (r SysfsResolver) Resolve(device string) (Disk, error) {
 		if dm, err = r.findWWID(sys, device); err != nil {
 			return Disk{}, err
 		}
-		name = device
+		name, wwid = device, device
 	}
 	if !strings.HasPrefix(dm, "dm-") || !kernelName.MatchString(dm) {
 		return Disk{}, fmt.Errorf("%s is %q, not a device-mapper device", device, dm)
@@ -50,7 +50,10 @@ func (r SysfsResolver) Resolve(device string) (Disk, error) {
 	if err != nil {
 		return Disk{}, fmt.Errorf("%s: reading its paths: %w", device, err)
 	}
-	d := Disk{Name: name}
+	if wwid == "" {
+		wwid = r.wwidOf(sys, dm)
+	}
+	d := Disk{Name: name, WWID: wwid}
 	for _, s := range slaves {
 		if !kernelName.MatchString(s.Name()) {
 			return Disk{}, fmt.Errorf("%s: path name %q from sysfs is not a kernel device name", device, s.Name())
@@ -62,6 +65,22 @@ func (r SysfsResolver) Resolve(device string) (Disk, error) {
 	}
 	return d, nil
 }
+
+// wwidOf reads dm's WWID from its uuid (mpath-<wwid>), "" when it has none.
+func (r SysfsResolver) wwidOf(sys, dm string) string {
+	uuid, err := os.ReadFile(filepath.Join(sys, "block", dm, "dm", "uuid"))
+	if err != nil {
+		return ""
+	}
+	wwid, ok := strings.CutPrefix(strings.TrimSpace(string(uuid)), "mpath-")
+	if !ok || !hexWWID.MatchString(wwid) {
+		return ""
+	}
+	return wwid
+}
+
+// hexWWID is a WWID as multipath shows it (and as spec.sharedDisks names it).
+var hexWWID = regexp.MustCompile(`^[0-9a-fA-F]{9,65}$`)
 
 // findWWID finds the dm device whose uuid is mpath-<wwid>.
 func (r SysfsResolver) findWWID(sys, wwid string) (string, error) {

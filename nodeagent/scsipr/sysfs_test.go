@@ -36,7 +36,7 @@ func TestSysfsResolver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d.Paths) != 2 || d.Paths[0].Name() != "sdb" || d.Paths[1].Name() != "sdc" {
+		if len(d.Paths) != 2 || d.Paths[0].Name() != "sdb" || d.Paths[1].Name() != "sdc" || d.WWID != "36001405d27e5d898829468b90ce4ef8c" {
 			t.Fatalf("%s: %+v", device, d)
 		}
 	}

@@ -309,3 +309,27 @@ func TestHelperProcess(t *testing.T) {
 		mustOK(t, prout(t, d, n, scsipr.Register, 0, scsipr.OutParams{Key: key}))
 	}
 }
+
+// A simulated LUN has one WWID: named by /dev/mapper/<name> or by its
+// WWID, it is the same disk (as multipath finds a map by its uuid).
+func TestResolver_OneDiskByNameOrWWID(t *testing.T) {
+	r := Resolver{Root: t.TempDir(), Initiator: "h", Ports: []string{"p1"}}
+	byName, err := r.Resolve("/dev/mapper/mpatha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byWWID, err := r.Resolve(WWIDOf("mpatha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byName.WWID != WWIDOf("mpatha") || byWWID.WWID != byName.WWID {
+		t.Fatalf("WWIDs %q and %q", byName.WWID, byWWID.WWID)
+	}
+	const key scsipr.Key = 0x68000000000000aa
+	if _, err := scsipr.DefaultClient.Acquire([]scsipr.Disk{byName}, key, scsipr.TypeWriteExclusiveRegistrantsOnly); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := scsipr.DefaultClient.Holds([]scsipr.Disk{byWWID}, key); err != nil || !held {
+		t.Fatalf("reserved by its name, the disk named by its WWID is not held (%v): two disks", err)
+	}
+}

@@ -125,6 +125,8 @@ func TestCluster(t *testing.T) {
 	h.step("hostloss", "host loss: hc-b killed (kubelet, containerd, agent, pods)", h.hostLoss)
 	h.step("partition", "partition: hc-a cut off from the API server", h.partition)
 	h.step("swap", "planned swap: kubectl hamon swap trio", h.swap)
+	h.step("poddelete", "kubectl delete pod of a diskless active (termCommand 15 s)", h.podDelete)
+	h.step("drain", "kubectl drain of trio's active host, then uncordon", h.drain)
 	h.step("upgrade", "helm upgrade to a rebuilt image (v2)", h.upgrade)
 	h.step("uninstall", "end both servers, helm uninstall", h.uninstall)
 }
@@ -829,6 +831,117 @@ func (h *harness) swap() string {
 	w := h.check("trio", to, since)
 	return fmt.Sprintf("%s→%s, kubectl hamon swap returned Done after %.1fs, endpoints followed %.1fs later; writers %s",
 		from, to, d.Seconds(), e.Seconds(), w)
+}
+
+// podDelete deletes the active pod of a diskless two-host server whose
+// termCommand takes 15 s: the copy runs its termCommand (the preStop hook)
+// to the end on the real kubelet, no second copy runs meanwhile (polled
+// from the pods' container states), and the deletion ends the server as a
+// forced termination (Table 4-3 #1): Stopped, no switchover.
+func (h *harness) podDelete() string {
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "solo", Namespace: ns}}
+	s.Spec.Mode = hav1alpha1.ModeServer
+	s.Spec.Hosts = []hav1alpha1.HostSpec{{Node: nodeA}, {Node: nodeC}}
+	s.Spec.TermCommand = []string{"/hctool", "sleep", "15s"}
+	grace := int64(30)
+	s.Spec.Template.Spec = corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
+		Name: "server", Image: "localhost/hamon-demo:v1", ImagePullPolicy: corev1.PullNever, Command: []string{"/hctool", "pause"},
+	}}}
+	if err := h.c.Create(ctx(), s); err != nil {
+		h.t.Fatal(err)
+	}
+	defer func() { _ = h.c.Delete(ctx(), s) }()
+	h.waitOnline("solo", nodeA, 2*time.Minute)
+	h.waitStandby("solo", 2*time.Minute, nodeC)
+	active := h.pod("solo", nodeA)
+	h.sh(time.Minute, kubectl, "delete", "pod", "-n", ns, active.Name, "--wait=false")
+	deleted := time.Now()
+	var ran time.Duration
+	for time.Since(deleted) < 90*time.Second {
+		var pods corev1.PodList
+		if err := h.c.List(ctx(), &pods, client.InNamespace(ns), client.MatchingLabels{labelServer: "solo"}); err != nil {
+			h.t.Fatal(err)
+		}
+		runningOnA, anyRuns := 0, false
+		for _, p := range pods.Items {
+			cs := p.Status.ContainerStatuses
+			if len(cs) == 0 || cs[0].State.Running == nil {
+				continue
+			}
+			anyRuns = true
+			if p.Spec.NodeName == nodeA {
+				runningOnA++
+			}
+			if p.UID == active.UID {
+				ran = time.Since(deleted)
+			} else if p.Labels[labelRole] == "active" {
+				h.t.Fatalf("%s on %s runs as active while the deleted %s may still run", p.Name, p.Spec.NodeName, active.Name)
+			}
+		}
+		if runningOnA > 1 {
+			h.t.Fatalf("%d copies of solo run on %s at once", runningOnA, nodeA)
+		}
+		if !anyRuns {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if ran < 10*time.Second {
+		h.t.Fatalf("the deleted copy ran %s after its deletion: its 15 s termCommand did not run", ran)
+	}
+	h.eventually(time.Minute, "solo Stopped", func() bool { return h.server("solo").Status.Phase == hav1alpha1.PhaseStopped })
+	if sws := h.server("solo").Status.Switchovers; len(sws) != 1 {
+		h.t.Fatalf("the deletion switched over: %+v", sws)
+	}
+	return fmt.Sprintf("the deleted active copy ran %.1fs more (termCommand 15 s) alone; then solo Stopped, standby too, no switchover", ran.Seconds())
+}
+
+// drain runs kubectl drain on trio's active host: the cordon moves trio
+// (and any other server active there) off with a planned switchover before
+// the eviction of its pod is allowed (PodDisruptionBudget), the drain
+// completes, nothing runs there any more, and after kubectl uncordon the
+// standbys come back.
+func (h *harness) drain() string {
+	node := h.server("trio").Status.ActiveNode
+	since := time.Now()
+	out := h.sh(5*time.Minute, kubectl, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=4m")
+	took := time.Since(since)
+	h.logf("kubectl drain %s:\n%s", node, out)
+	defer h.sh(time.Minute, kubectl, "uncordon", node)
+	var moved []string
+	for _, name := range []string{"duo", "trio"} {
+		s := h.server(name)
+		if s.Status.ActiveNode == node || s.Status.ActiveNode == "" {
+			h.t.Fatalf("%s is active on %q after draining %s", name, s.Status.ActiveNode, node)
+		}
+		if sw := h.lastSwitchover(name); sw.From == node {
+			if sw.Cause != "NodeDrain" || !sw.Planned {
+				h.t.Fatalf("%s left %s by %+v, want a planned NodeDrain switchover", name, node, sw)
+			}
+			moved = append(moved, fmt.Sprintf("%s %s→%s (%s)", name, node, sw.To, h.check(name, sw.To, since)))
+		}
+		if hs := hostOf(s, node); hs != nil && hs.State != hav1alpha1.HostStopped {
+			h.t.Fatalf("%s on the drained %s is %s, want Stopped", name, node, hs.State)
+		}
+	}
+	var pods corev1.PodList
+	if err := h.c.List(ctx(), &pods, client.InNamespace(ns)); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == node && p.Status.Phase == corev1.PodRunning {
+			h.t.Fatalf("%s still runs on the drained %s", p.Name, node)
+		}
+	}
+	h.sh(time.Minute, kubectl, "uncordon", node)
+	back := time.Now()
+	for _, name := range []string{"duo", "trio"} {
+		if hostOf(h.server(name), node) != nil {
+			h.waitStandby(name, 2*time.Minute, node)
+		}
+	}
+	return fmt.Sprintf("kubectl drain %s returned after %.1fs; moved: %s; standbys back %.1fs after uncordon",
+		node, took.Seconds(), strings.Join(moved, ", "), time.Since(back).Seconds())
 }
 
 // snapshot is what an upgrade must not change.
