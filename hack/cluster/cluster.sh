@@ -7,6 +7,7 @@
 #   hack/cluster/cluster.sh status
 #   hack/cluster/cluster.sh node-kill NODE     # host loss: every process of the node dies at once
 #   hack/cluster/cluster.sh node-start NODE [--reboot]   # boot it (a new boot ID with --reboot)
+#   hack/cluster/cluster.sh kubelet-restart NODE  # the kubelet stops and is started again (an upgrade); containers run on
 #   hack/cluster/cluster.sh partition NODE     # drop the node's traffic with the API server
 #   hack/cluster/cluster.sh heal NODE
 #   hack/cluster/cluster.sh import TAR... [--node NODE]  # ctr images import, on every node by default
@@ -394,6 +395,15 @@ node_kill() {
   rm -f "$RUN/pids/$n-node"
 }
 
+# kill_kubelet NODE: SIGTERM to the node's kubelet (found in its cgroup).
+kill_kubelet() {
+  local n=$1 p found=0
+  for p in $(node_pids "$n"); do
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kubelet ]; then kill -TERM "$p"; found=1; fi
+  done
+  [ "$found" = 1 ] || die "$n: no kubelet running"
+}
+
 # wait_nodes_ready: each node Ready, as its kubelet reported since it
 # booted (a node that was killed is still Ready until the grace period ends).
 wait_nodes_ready() { # NODE...
@@ -493,6 +503,11 @@ case "${1:-}" in
     node_running "$2" && die "$2 is running"
     node_boot "$2" "$([ "${3:-}" = --reboot ] && echo 1 || echo 0)"
     wait_nodes_ready "$2" ;;
+  kubelet-restart)
+    # The node's kubelet stopped (as an upgrade does); node-init.sh starts
+    # it again, and the node's containers keep running meanwhile.
+    node_index "$2" >/dev/null
+    kill_kubelet "$2" ;;
   partition)
     node_index "$2" >/dev/null
     in_node "$2" iptables -F HC-PARTITION

@@ -48,9 +48,20 @@ for t in "$images"/*.tar; do
 done
 echo "$(date +%T.%N) images imported"
 
-"$k8s/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$kubeconfig" --hostname-override="$n" --node-ip="$ip" \
-  --v=1 >> "$logs/$n-kubelet.log" 2>&1 &
-kpid=$!
-echo "$(date +%T.%N) kubelet started"
-trap 'kill -TERM $kpid $cpid 2>/dev/null; wait' TERM INT
+# The kubelet is restarted when it exits, as systemd's kubelet.service
+# (Restart=always) does on a real node: a kubelet restart (an upgrade, a
+# crash) leaves the node's containers running.
+stopping=0
+trap 'stopping=1; kill -TERM $kpid $cpid 2>/dev/null' TERM INT
+while :; do
+  "$k8s/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$kubeconfig" --hostname-override="$n" --node-ip="$ip" \
+    --v=1 >> "$logs/$n-kubelet.log" 2>&1 &
+  kpid=$!
+  echo "$(date +%T.%N) kubelet started (pid $kpid)"
+  wait $kpid || true
+  [ "$stopping" = 1 ] && break
+  kill -0 $cpid 2>/dev/null || { echo "containerd died"; break; }
+  echo "$(date +%T.%N) kubelet exited: restarting it"
+  sleep 1
+done
 wait

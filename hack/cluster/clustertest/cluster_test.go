@@ -127,6 +127,7 @@ func TestCluster(t *testing.T) {
 	h.step("swap", "planned swap: kubectl hamon swap trio", h.swap)
 	h.step("poddelete", "kubectl delete pod of a diskless active (termCommand 15 s)", h.podDelete)
 	h.step("drain", "kubectl drain of trio's active host, then uncordon", h.drain)
+	h.step("kubelet", "kubelet restarted on every node (a node upgrade)", h.kubeletRestart)
 	h.step("upgrade", "helm upgrade to a rebuilt image (v2)", h.upgrade)
 	h.step("uninstall", "end both servers, helm uninstall", h.uninstall)
 }
@@ -903,6 +904,7 @@ func (h *harness) podDelete() string {
 // standbys come back.
 func (h *harness) drain() string {
 	node := h.server("trio").Status.ActiveNode
+	before := h.snap()
 	since := time.Now()
 	out := h.sh(5*time.Minute, kubectl, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=4m")
 	took := time.Since(since)
@@ -914,8 +916,9 @@ func (h *harness) drain() string {
 		if s.Status.ActiveNode == node || s.Status.ActiveNode == "" {
 			h.t.Fatalf("%s is active on %q after draining %s", name, s.Status.ActiveNode, node)
 		}
-		if sw := h.lastSwitchover(name); sw.From == node {
-			if sw.Cause != "NodeDrain" || !sw.Planned {
+		if before.active[name] == node {
+			sw := h.lastSwitchover(name)
+			if sw.From != node || sw.Cause != "NodeDrain" || !sw.Planned {
 				h.t.Fatalf("%s left %s by %+v, want a planned NodeDrain switchover", name, node, sw)
 			}
 			moved = append(moved, fmt.Sprintf("%s %s→%s (%s)", name, node, sw.To, h.check(name, sw.To, since)))
@@ -942,6 +945,47 @@ func (h *harness) drain() string {
 	}
 	return fmt.Sprintf("kubectl drain %s returned after %.1fs; moved: %s; standbys back %.1fs after uncordon",
 		node, took.Seconds(), strings.Join(moved, ", "), time.Since(back).Seconds())
+}
+
+// kubeletRestart restarts the kubelet of every node, one after another, as
+// a node upgrade does: the containers keep running, and nothing switches
+// over or restarts.
+func (h *harness) kubeletRestart() string {
+	before := h.snap()
+	pods := map[string]string{}
+	for _, name := range []string{"duo", "trio"} {
+		pods[name] = hostOf(h.server(name), before.active[name]).Pod
+	}
+	since := time.Now()
+	for _, n := range []string{nodeA, nodeB, nodeC} {
+		h.sh(time.Minute, clusterSh, "kubelet-restart", n)
+		h.eventually(2*time.Minute, n+"'s kubelet back (Ready, heartbeat after the restart)", func() bool {
+			var node corev1.Node
+			if err := h.c.Get(ctx(), client.ObjectKey{Name: n}, &node); err != nil {
+				return false
+			}
+			for _, c := range node.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					return c.Status == corev1.ConditionTrue && c.LastHeartbeatTime.After(since.Add(time.Second))
+				}
+			}
+			return false
+		})
+	}
+	time.Sleep(10 * time.Second)
+	after := h.snap()
+	for _, name := range []string{"duo", "trio"} {
+		if after.active[name] != before.active[name] || after.switchovers[name] != before.switchovers[name] {
+			h.t.Fatalf("%s: active %s → %s, switchovers %s → %s across kubelet restarts", name,
+				before.active[name], after.active[name], before.switchovers[name], after.switchovers[name])
+		}
+		if p := hostOf(h.server(name), after.active[name]).Pod; p != pods[name] {
+			h.t.Fatalf("%s: the active pod changed from %s to %s across kubelet restarts", name, pods[name], p)
+		}
+		h.check(name, after.active[name], time.Time{})
+	}
+	return fmt.Sprintf("kubelets of hc-a, hc-b, hc-c restarted in turn in %.1fs: no switchover, same active pods (duo on %s, trio on %s)",
+		time.Since(since).Seconds(), after.active["duo"], after.active["trio"])
 }
 
 // snapshot is what an upgrade must not change.
