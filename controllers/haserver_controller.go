@@ -46,6 +46,9 @@ const (
 	// timerSlack wakes the reconcile a little after the machine's next timer,
 	// so that the timer has surely expired when it looks.
 	timerSlack = 50 * time.Millisecond
+	// agentWait is how soon an exit that waits for the agent's next Lease
+	// renewal is looked at again (renewals alone wake no reconcile).
+	agentWait = 500 * time.Millisecond
 )
 
 // HAServerReconciler reconciles HAServers.
@@ -153,7 +156,13 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := errors.Join(podErr, namesErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("reconciling %s: %w", klog.KObj(&s), err)
 	}
-	return ctrl.Result{RequeueAfter: r.nextWake(st, now)}, nil
+	wake := r.nextWake(st, now)
+	for _, v := range views {
+		if v.awaitAgent && (wake == 0 || wake > agentWait) {
+			wake = agentWait // an exit waits for the agent's next renewal
+		}
+	}
+	return ctrl.Result{RequeueAfter: wake}, nil
 }
 
 // storeStatus patches s's status from before, with an optimistic lock, when

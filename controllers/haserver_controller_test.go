@@ -518,3 +518,46 @@ func metav1IsOwnedBy(o metav1.Object, s *hav1alpha1.HAServer) bool {
 	}
 	return false
 }
+
+// The agent stopped the active server on its own (it self-fenced while the
+// API server was out of reach) and reports it when it can: the server's
+// exit 0 that the kubelet then reports is not a normal end (monend), it is
+// the abnormal termination that a stop without the controller is, and the
+// standby takes over (HAMN180-W). Before, the server was Stopped for good,
+// its standby with it.
+func TestStoppedByItsAgent_IsNoNormalEnd(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-localstop", "ls-a", "ls-b")
+	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "ls-a", "ls-b")
+	s := f.waitActive("app", "ls-a")
+	eventually(t, "a standby on ls-b", func() bool { return f.get("app").Status.StandbyNodes == "ls-b" })
+	pod := hostStatus(s, "ls-a").Pod
+	// The kubelet's report of the exit comes first; the agent's report of
+	// its stop follows, before its next renewal (as the agent orders them).
+	f.mu.Lock()
+	f.quiet["ls-a"] = true
+	f.mu.Unlock()
+	time.Sleep(300 * time.Millisecond) // a renewal in flight lands before the exit
+	f.exit("app", "ls-a", 0)
+	time.Sleep(time.Second)
+	f.report("ls-a", "app", func(r *hav1alpha1.NodeServerStatus) {
+		r.LocalStop = &hav1alpha1.LocalStop{Pod: pod, Reason: hav1alpha1.LocalStopSelfFence}
+	})
+	f.mu.Lock()
+	f.quiet["ls-a"] = false
+	f.mu.Unlock()
+	f.waitActive("app", "ls-b")
+	f.waitEvent("app", "HAMN180-W")
+	if s := f.get("app"); s.Status.Halted != "" {
+		t.Fatalf("the server was ended (halted %q): a stop by its agent read as a normal end", s.Status.Halted)
+	}
+}
+
+func hostStatus(s *hav1alpha1.HAServer, node string) hav1alpha1.HostStatus {
+	for _, h := range s.Status.Hosts {
+		if h.Node == node {
+			return h
+		}
+	}
+	return hav1alpha1.HostStatus{}
+}

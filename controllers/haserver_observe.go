@@ -49,6 +49,10 @@ type hostView struct {
 	nodeExists bool
 	// cordoned says the Node is unschedulable (kubectl cordon or drain).
 	cordoned bool
+	// renewed is the agent's last Lease renewal (its renewTime, the host's
+	// clock); awaitAgent says an event waits for a renewal after it.
+	renewed    time.Time
+	awaitAgent bool
 	// rebooted says the host's boot ID is not the one the status recorded:
 	// every pod seen there belongs to the old boot (now in stale), and
 	// whatever ran there has ended.
@@ -105,6 +109,9 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 				expiry = r.sight.expiry(&lease, recordedAlive(s, n))
 			}
 			v.alive = now.Before(expiry)
+			if lease.Spec.RenewTime != nil {
+				v.renewed = lease.Spec.RenewTime.Time
+			}
 		}
 		var hn hav1alpha1.HANode
 		err = r.Get(ctx, client.ObjectKey{Name: n}, &hn)
@@ -156,6 +163,16 @@ func containerMayRun(p *corev1.Pod) bool {
 	}
 	cs := serverContainerStatus(p)
 	return cs == nil || cs.State.Terminated == nil
+}
+
+// recordedPod is the server's pod on node as the status records it.
+func recordedPod(s *hav1alpha1.HAServer, node string) string {
+	for _, h := range s.Status.Hosts {
+		if h.Node == node {
+			return h.Pod
+		}
+	}
+	return ""
 }
 
 // recordedAlive is what s's status last said of node's liveness.
@@ -211,10 +228,16 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 			evs = append(evs, hotstandby.HostLost{Node: h.Node})
 		}
 	}
+	stoppedByAgent := map[string]bool{}
 	for _, h := range st.Hosts {
 		v := views[h.Node]
 		if v == nil || v.report == nil {
 			continue
+		}
+		if ls := v.report.LocalStop; ls != nil && h.Running && ls.Pod != "" && ls.Pod == recordedPod(s, h.Node) {
+			// Its end, however the kubelet reports it, is this abnormal termination.
+			evs = append(evs, hotstandby.StoppedByAgent{Node: h.Node, Reason: string(ls.Reason) + " while the API server was out of reach"})
+			stoppedByAgent[h.Node] = true
 		}
 		if a := v.report.LastAnswer(hav1alpha1.AgentReserve); a != nil {
 			switch a.Result {
@@ -231,7 +254,7 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 	for _, h := range st.Hosts {
 		v := views[h.Node]
 		switch {
-		case v == nil:
+		case v == nil, stoppedByAgent[h.Node]:
 		case v.rebooted:
 			// The old boot's pods say nothing of the new one: the reboot
 			// ended any server running there (a kubelet would report it
@@ -253,12 +276,7 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 // (normal with status 0), failed to start, or failing its patrol
 // (the readiness probe that runs spec.patrol).
 func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstandby.Event {
-	recorded := ""
-	for _, hs := range s.Status.Hosts {
-		if hs.Node == h.Node {
-			recorded = hs.Pod
-		}
-	}
+	recorded := recordedPod(s, h.Node)
 	p := v.pod
 	if p == nil {
 		if h.Running && recorded != "" {
@@ -273,6 +291,14 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 	}
 	cs := serverContainerStatus(p)
 	if exited, normal := podExited(p, cs); exited {
+		if normal && p.DeletionTimestamp == nil && h.State == hotstandby.Online && !renewedSince(v, cs) {
+			// An exit 0 of the active server is taken as a normal end
+			// only once its agent has renewed its Lease since: an agent
+			// reports a stop it made on its own (self-fence) before that
+			// renewal, and such a stop is no normal end (StoppedByAgent).
+			v.awaitAgent = true
+			return nil
+		}
 		// A pod that was being deleted (by hamon to stop it, or by a
 		// person: a forced termination, Table 4-3 #1) ended normally,
 		// whatever its exit code after SIGTERM.
@@ -292,6 +318,16 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed"}}
 	}
 	return nil
+}
+
+// renewedSince says the host's agent renewed its Lease after the server
+// container finished (both times are the host's clock; the finish time is
+// kept in whole seconds, so the renewal must be a second later).
+func renewedSince(v *hostView, cs *corev1.ContainerStatus) bool {
+	if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.FinishedAt.IsZero() {
+		return true // nothing to wait for
+	}
+	return v.renewed.After(cs.State.Terminated.FinishedAt.Add(time.Second))
 }
 
 // serverContainerStatus is the status of the pod's first container: the server.

@@ -42,9 +42,10 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			role = hav1alpha1.RoleActiveLabel
 		}
 		switch {
-		case want && !v.live && v.copyMayRun:
-			// An earlier copy is still terminating here: its end is an
-			// event, and only then may a new copy start.
+		case want && !v.live && (v.copyMayRun || v.awaitAgent):
+			// An earlier copy is still terminating here, or its end waits
+			// for the agent's word: its end is an event, and only then may
+			// a new copy start.
 		case want && !v.live:
 			p, err := r.createPod(ctx, s, h.Node, role)
 			if err != nil {

@@ -119,6 +119,7 @@ type fakeCluster struct {
 	alive map[string]bool   // nodes whose agent renews its Lease
 	boot  map[string]string // boot ID per node
 	hold  map[string]bool   // nodes whose kubelet does not start pods
+	quiet map[string]bool   // nodes whose agent skips its renewals for now
 	// termination is how long a deleted pod's container goes on running
 	// (its preStop hook and grace period) before it is reported terminated
 	// and the pod removed; 0: at once. deleting says since when.
@@ -135,7 +136,7 @@ func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{},
+	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{}, quiet: map[string]bool{},
 		deleting: map[types.UID]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, n := range nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
@@ -175,7 +176,7 @@ func (f *fakeCluster) renewLeases() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for n, ok := range f.alive {
-		if !ok {
+		if !ok || f.quiet[n] {
 			continue
 		}
 		now := metav1.NewMicroTime(time.Now())
@@ -299,7 +300,7 @@ func (f *fakeCluster) exit(server, node string, code int32) {
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{
 		Name:  p.Spec.Containers[0].Name,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: "Exited"}},
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: "Exited", FinishedAt: metav1.Now()}},
 	}}
 	if err := env.Client.Status().Update(context.Background(), p); err != nil {
 		f.t.Fatal(err)

@@ -33,7 +33,10 @@ package v1alpha1
 //   - reservation and epoch: what the node holds for the server now;
 //   - patrolFailed with patrolPod, and keyPreempted: what it saw on its own
 //     and, for a preempted key, the stop it made at once (a rule of the
-//     protocol, not a request: a host whose key is gone must not write).
+//     protocol, not a request: a host whose key is gone must not write);
+//   - localStop: a stop it made on its own while the API server was out of
+//     reach (self-fence, or a failure it could not report), written once it
+//     can be; the controller reads the server's end as abnormal.
 //
 // Every message either side writes is cut to MaxMessageLength by
 // TruncateMessage.
@@ -212,11 +215,45 @@ type NodeServerStatus struct {
 	// server was active here, and stopped the server.
 	// +optional
 	KeyPreempted bool `json:"keyPreempted,omitempty"`
+	// localStop is a stop the agent made on its own while it could not
+	// reach the API server, written as soon as it can be: the server's end
+	// is then an abnormal termination, whatever its exit code, never a
+	// normal end.
+	// +optional
+	LocalStop *LocalStop `json:"localStop,omitempty"`
 	// message explains the last result.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
 	// time is when the entry was last written.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// LocalStopReason says why an agent stopped a server on its own.
+// +kubebuilder:validation:Enum=SelfFence;PatrolFailure
+type LocalStopReason string
+
+// The local stop reasons.
+const (
+	// LocalStopSelfFence: the agent could not renew its Lease before the
+	// self-fence deadline, and the server had no shared disk to fence it.
+	LocalStopSelfFence LocalStopReason = "SelfFence"
+	// LocalStopPatrolFailure: the resident patrolCommand failed and the
+	// failure could not be reported; localDecisions said stop.
+	LocalStopPatrolFailure LocalStopReason = "PatrolFailure"
+)
+
+// LocalStop is a stop of a server's copy an agent made on its own.
+type LocalStop struct {
+	// pod is the pod whose server container was stopped.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod"`
+	// reason is SelfFence or PatrolFailure.
+	// +required
+	Reason LocalStopReason `json:"reason"`
+	// time is when the agent stopped it.
 	// +optional
 	Time *metav1.Time `json:"time,omitempty"`
 }

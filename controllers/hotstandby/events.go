@@ -22,6 +22,17 @@ type ServerExited struct {
 	Normal bool
 }
 
+// StoppedByAgent: the node agent of Node stopped the server there on its
+// own, while it could not reach the API server (it self-fenced, or it
+// stopped a failed server it could not report), and reported it once it
+// could. However the server then exited, this is an abnormal termination:
+// the server did not end by its own or an operator's will, and it must
+// run again (a hot standby, or a restart) rather than stay ended.
+type StoppedByAgent struct {
+	Node   string
+	Reason string
+}
+
 // StartFailed: the server could not be started on Node (the pod failed
 // before it was ready).
 type StartFailed struct {
@@ -101,6 +112,7 @@ const (
 
 func (ServerStarted) isEvent()       {}
 func (ServerExited) isEvent()        {}
+func (StoppedByAgent) isEvent()      {}
 func (StartFailed) isEvent()         {}
 func (PatrolFailed) isEvent()        {}
 func (HostLost) isEvent()            {}
@@ -114,6 +126,10 @@ func (GroupMemberSwitched) isEvent() {}
 func (MembersReady) isEvent()        {}
 
 func (e ServerStarted) String() string { return "ServerStarted(" + e.Node + ")" }
+func (e StoppedByAgent) String() string {
+	return fmt.Sprintf("StoppedByAgent(%s, %s)", e.Node, e.Reason)
+}
+
 func (e ServerExited) String() string {
 	return fmt.Sprintf("ServerExited(%s, normal=%t)", e.Node, e.Normal)
 }

@@ -92,6 +92,17 @@ func (s *step) onExited(node string, normal bool) {
 	}
 }
 
+// onStoppedByAgent: the agent stopped the server on its own (StoppedByAgent):
+// told, then handled as the abnormal termination it is.
+func (s *step) onStoppedByAgent(node, reason string) {
+	h := s.st.Host(node)
+	if h == nil || !h.Running {
+		return
+	}
+	s.warn("HAMN180-W", "The node agent of %s stopped the server there on its own: %s", node, reason)
+	s.onExited(node, false)
+}
+
 func roleAfterStop(st HostState) Role {
 	switch st {
 	case RestartWait:

@@ -49,6 +49,8 @@ func decodeEvents(data []byte) (Config, []Event) {
 			evs = append(evs, GroupMemberSwitched{To: node})
 		case 12:
 			evs = append(evs, MembersReady{})
+		case 13:
+			evs = append(evs, StoppedByAgent{Node: node, Reason: "fuzz"})
 		default:
 			actions := []Action{ActionSwap, ActionStopStandby, ActionEnd, ActionBegin, ActionAct, ActionClearReservation, "Bogus"}
 			n := ""

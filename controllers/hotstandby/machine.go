@@ -128,6 +128,8 @@ func (s *step) apply(ev Event) {
 		s.onStarted(e.Node)
 	case ServerExited:
 		s.onExited(e.Node, e.Normal)
+	case StoppedByAgent:
+		s.onStoppedByAgent(e.Node, e.Reason)
 	case StartFailed:
 		s.onStartFailed(e.Node, e.Reason)
 	case PatrolFailed:

@@ -99,6 +99,8 @@ func (w *world) step(ev Event) error {
 	switch e := ev.(type) {
 	case ServerExited:
 		delete(w.writers, e.Node)
+	case StoppedByAgent: // the agent reports a stop it made: the server is down
+		delete(w.writers, e.Node)
 	case StartFailed:
 		delete(w.writers, e.Node)
 	case HostLost:

@@ -495,7 +495,9 @@ func TestAPIServerRestart_NoSwitchover(t *testing.T) {
 	w.server(nil)
 	w.serverNamed("web", "", func(s *hav1alpha1.HAServerSpec) {
 		s.SharedDisks = nil
-		s.Template.Spec.Containers[0].Command = []string{"/bin/sleep", "3600"}
+		// It ends with exit 0 on SIGTERM, as many servers do: the stop its
+		// agent makes must still not read as a normal end (monend).
+		s.Template.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"}
 	})
 	w.waitOnline(w.node(0), 60*time.Second)
 	// Both servers settled, standbys included: a standby still starting
@@ -544,14 +546,26 @@ func TestAPIServerRestart_NoSwitchover(t *testing.T) {
 		t.Fatalf("the active server was stopped or restarted (pid %d, now %d)", pid, got)
 	}
 	w.writers(w.node(0))
-	// web was stopped by its agent at the self-fence deadline; the
-	// controller notices once its pod watch is back (client-go retries a
-	// broken watch with a backoff of up to 30 s), and starts it on the standby.
+	// web was stopped by its agent at the self-fence deadline; the agent
+	// reports that stop once the API server answers (HAMN180-W), and the
+	// controller starts web on the standby: an abnormal termination, though
+	// web exited 0.
 	testenv.Eventually(t, 90*time.Second, "web self-fenced, then Online on the standby", func() bool {
 		web := w.getNamed("web")
 		return web.Status.Phase == hav1alpha1.PhaseOnline && web.Status.Switchover == nil && web.Status.ActiveNode == w.node(1)
 	})
 	t.Logf("web Online again %s after the API server was back", time.Since(back).Round(time.Millisecond))
+	var evs corev1.EventList
+	if err := env.Client.List(context.Background(), &evs, client.InNamespace(w.ns)); err != nil {
+		t.Fatal(err)
+	}
+	told := false
+	for _, e := range evs.Items {
+		told = told || (e.Reason == "HAMN180-W" && e.InvolvedObject.Name == "web")
+	}
+	if !told {
+		t.Fatal("no HAMN180-W event: the agent's own stop of web was not reported")
+	}
 	var causes []string
 	for _, sw := range w.getNamed("web").Status.Switchovers {
 		causes = append(causes, sw.From+"→"+sw.To+" "+string(sw.Cause))

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -91,6 +92,9 @@ type Agent struct {
 	mu         sync.Mutex
 	lastRenew  time.Time
 	selfFenced bool
+	// localStops are stops the agent made on its own while the API server
+	// was out of reach, by server key, not yet reported.
+	localStops map[string]localStop
 	patrols    map[string]*patrolRun
 	kick       chan struct{}
 }
@@ -484,6 +488,11 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 	tick := time.NewTicker(a.Timing.Renew)
 	defer tick.Stop()
 	for {
+		// Stops made without the controller are reported before the
+		// renewal that follows them: a controller that sees the renewal has
+		// the report too (it waits for a renewal before it takes a server's
+		// exit 0 as a normal end).
+		a.reportLocalStops(ctx)
 		if err := a.renew(ctx); err != nil {
 			log.Error(err, "Renewing the node Lease")
 		} else {
@@ -579,7 +588,55 @@ func (a *Agent) selfFence(ctx context.Context) {
 		}
 		if err := a.stopServer(ctx, s); err != nil {
 			log.Error(err, "Self-fencing: stopping the server failed", "haserver", s.Name)
+			continue
 		}
+		a.noteLocalStop(s, hav1alpha1.LocalStopSelfFence)
+	}
+}
+
+// localStop is a stop the agent made on its own, to be reported.
+type localStop struct {
+	uid  types.UID
+	stop hav1alpha1.LocalStop
+}
+
+// noteLocalStop remembers that the agent stopped s's copy here on its own,
+// to report it as soon as the API server can be reached.
+func (a *Agent) noteLocalStop(s *hav1alpha1.HAServer, why hav1alpha1.LocalStopReason) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.localStops == nil {
+		a.localStops = map[string]localStop{}
+	}
+	a.localStops[s.ReportKey()] = localStop{uid: s.UID,
+		stop: hav1alpha1.LocalStop{Pod: podOf(s, a.Node), Reason: why, Time: nowTime(a.now())}}
+}
+
+// reportLocalStops writes the stops the agent made on its own into its
+// reports, once the API server answers again: the controller then reads the
+// server's end as the abnormal termination it is (StoppedByAgent), not as a
+// normal end, and the server runs again.
+func (a *Agent) reportLocalStops(ctx context.Context) {
+	a.mu.Lock()
+	pending := maps.Clone(a.localStops)
+	a.mu.Unlock()
+	for key, ls := range pending {
+		wctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
+		a.reportMu.Lock()
+		r := a.report(wctx, key, ls.uid)
+		r.LocalStop, r.Time = &ls.stop, nowTime(a.now())
+		err := a.writeReport(wctx, r)
+		a.reportMu.Unlock()
+		cancel()
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Reporting a stop made without the controller", "haserver", key)
+			continue
+		}
+		a.mu.Lock()
+		if cur, ok := a.localStops[key]; ok && cur.stop.Pod == ls.stop.Pod {
+			delete(a.localStops, key)
+		}
+		a.mu.Unlock()
 	}
 }
 

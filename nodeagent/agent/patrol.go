@@ -158,6 +158,8 @@ func (a *Agent) patrolEnded(ctx context.Context, nn types.NamespacedName, ct cri
 		log.Info("Stopping the failed server here: the controller cannot be told")
 		if err := a.stopServer(ctx, &s); err != nil {
 			log.Error(err, "Stopping the failed server")
+			return
 		}
+		a.noteLocalStop(&s, hav1alpha1.LocalStopPatrolFailure)
 	}
 }
