@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a local control plane, the hamon controller, three simulated
 # hosts (a node agent + a kubelet-lite each) sharing a simulated SAN disk,
-# and live switchovers: a server crash, a planned swap back, a host loss.
+# and live switchovers: a server crash, a planned swap back, a host loss, a
+# partition of the active host from the API server.
 # In a terminal it leaves everything running until Ctrl-C; without one (CI)
 # it cleans up and exits 0 by itself.
 set -euo pipefail
@@ -96,6 +97,18 @@ sleep 1
 bin/hamon-sim disk --disk-root "$RUN/disks"
 note "node-a's server process may still run, but its writes are refused: its key was preempted (see 'write ... refused' in $RUN/sim/node-a/*.log)"
 
+say "Fault 3: the active host node-b is cut off from the API server (bin/hamon-sim partition): its servers go on running"
+wait_for 30 "a standby on node-c" standbys_ready "node-c"
+note "\$ bin/hamon-sim partition --node node-b --state $RUN/sim"
+bin/hamon-sim partition --node node-b --state "$RUN/sim"
+wait_for 30 "db Online on node-c" is_active_on node-c
+printf '%spartition switchover node-b -> node-c in %d ms%s (node-b'"'"'s Lease ran out; node-c preempted its key)\n' "$G" "$ELAPSED_MS" "$N"
+$K get haservers -o wide
+sleep 1
+bin/hamon-sim disk --disk-root "$RUN/disks"
+note "\$ bin/hamon-sim partition --node node-b --state $RUN/sim --heal"
+bin/hamon-sim partition --node node-b --state "$RUN/sim" --heal
+
 say "The story, as kubectl describe tells it"
 $K describe haserver db | sed -n '/^Status:/,$p' | grep -E 'Active Node|Cause|From|To:|Result|Reason|Message' | head -30
 
@@ -107,6 +120,7 @@ if [ -t 0 ] && [ -t 1 ]; then
   echo "  bin/hamon-sim kill --node \$A --state $RUN/sim                 # crash the active server (--signal TERM: it ends normally)"
   echo "  bin/hamon-sim down --node \$A --state $RUN/sim                 # host failure: agent, kubelet-lite and servers die"
   echo "  bin/hamon-sim pause --node \$A --state $RUN/sim                # a slow host (SIGSTOP its agent); resume brings it back"
+  echo "  bin/hamon-sim partition --node \$A --state $RUN/sim            # cut the host off from the API server (--heal to reconnect)"
   echo "  bin/hamon-sim path --node \$A --disk-root $RUN/disks --port p2 # fail a path (--reinstate to bring it back)"
   echo "  bin/hamon-sim restart --process manager --state $RUN/sim --down 2s  # the controller killed and started again"
   echo "  HAMON_RUN_DIR=$HAMON_RUN_DIR HAMON_APISERVER_PORT=$HAMON_APISERVER_PORT hack/control-plane.sh restart-apiserver 6   # API server away 6 s"

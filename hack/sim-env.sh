@@ -12,17 +12,33 @@ declare -A AGENT
 
 sim_env_stop() {
   set +e
-  for f in "$RUN"/sim/*.agent.pid "$RUN"/sim/manager.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
+  for f in "$RUN"/sim/*.agent.pid "$RUN"/sim/*.link.pid "$RUN"/sim/manager.pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   sleep 1
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   "$ROOT/hack/control-plane.sh" stop >/dev/null 2>&1
 }
 
+# start_link NODE: the host's link to the API server (hamon-sim link): the
+# host's kubelet-lite and agent connect through it, so that
+# `hamon-sim partition --node NODE` can cut the host off. Writes the
+# host's kubeconfig, $RUN/sim/NODE.kubeconfig.
+start_link() {
+  local n=$1 api i
+  api=$(sed -n 's#^ *server: https://##p' "$KUBECONFIG" | head -1)
+  rm -f "$RUN/sim/$n.link" "$RUN/sim/$n.cut"
+  "$ROOT/bin/hamon-sim" link --node "$n" --state "$RUN/sim" --target "$api" >> "$RUN/logs/$n-link.log" 2>&1 &
+  PIDS+=($!)
+  echo $! > "$RUN/sim/$n.link.pid"
+  for i in $(seq 50); do [ -s "$RUN/sim/$n.link" ] && break; sleep 0.1; done
+  [ -s "$RUN/sim/$n.link" ] || { echo "the link of $n did not start (see $RUN/logs/$n-link.log)" >&2; return 1; }
+  sed "s#server: https://$api#server: https://$(cat "$RUN/sim/$n.link")#" "$KUBECONFIG" > "$RUN/sim/$n.kubeconfig"
+}
+
 # start_agent NODE: (re)starts the node agent of a simulated host.
 start_agent() {
   local n=$1
-  "$ROOT/bin/nodeagent" --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
+  KUBECONFIG="$RUN/sim/$n.kubeconfig" "$ROOT/bin/nodeagent" --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
     --cri-endpoint "unix://$RUN/sim/$n/cri.sock" \
     --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 --allowed-disks="*=/dev/mapper/*" \
     >> "$RUN/logs/$n-agent.log" 2>&1 &
@@ -48,7 +64,8 @@ sim_env_start() {
   local n
   for n in "${NODES[@]}"; do
     echo "boot-$n-1" > "$RUN/sim/$n.boot_id"
-    "$ROOT/bin/hamon-sim" host --node "$n" --state "$RUN/sim" > "$RUN/logs/$n-host.log" 2>&1 &
+    start_link "$n"
+    KUBECONFIG="$RUN/sim/$n.kubeconfig" "$ROOT/bin/hamon-sim" host --node "$n" --state "$RUN/sim" > "$RUN/logs/$n-host.log" 2>&1 &
     PIDS+=($!)
     echo $! > "$RUN/sim/$n.host.pid"
     start_agent "$n"

@@ -5,10 +5,11 @@
 //	hamon-sim disk --disk-root DIR [--disk mpatha] # keys, reservation and writes of a simulated disk
 //	hamon-sim pause|resume --node NODE         # SIGSTOP/SIGCONT the host's agent (a slow host)
 //	hamon-sim path --disk-root DIR --node NODE --port p2 [--reinstate] # fail (or reinstate) a path
+//	hamon-sim link --node NODE --target HOST:PORT # the host's link to the API server (its processes connect through it)
+//	hamon-sim partition --node NODE [--heal]   # cut the host's link to the API server (or heal it)
 //
 // A host's agent pid is read from <state>/<node>.agent.pid (hack/sim-env.sh
-// writes it). The Go API of the same faults, plus partitions, is
-// hack/simcluster.
+// writes it). The Go API of the same faults is hack/simcluster.
 //
 // A simulated host registers its Node, runs the containers of the pods
 // bound to it as local processes (command and args from the pod spec),
@@ -48,7 +49,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk|restart [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk|restart|link|partition [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -64,6 +65,8 @@ func main() {
 	interval := fs.Duration("interval", 200*time.Millisecond, "host: how often the pods are synced.")
 	process := fs.String("process", "manager", "restart: the process, by its pid file in --state (manager, or NODE.agent).")
 	down := fs.Duration("down", 2*time.Second, "restart: how long the process stays down.")
+	target := fs.String("target", "", "link: the API server's address (host:port).")
+	heal := fs.Bool("heal", false, "partition: heal the host's link instead of cutting it.")
 	_ = fs.Parse(os.Args[2:])
 	if os.Args[1] == "restart" {
 		if err := restart(*state, *process, *down); err != nil {
@@ -95,13 +98,72 @@ func main() {
 		err = signalAgent(*state, *node, os.Args[1] == "pause")
 	case "path":
 		err = failPath(*diskRoot, *disk, *node, *port, !*reinstate)
+	case "link":
+		err = runLink(*state, *node, *target)
+	case "partition":
+		err = partition(*state, *node, !*heal)
 	default:
-		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path, disk or restart", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path, disk, restart, link or partition", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hamon-sim:", err)
 		os.Exit(1)
 	}
+}
+
+// runLink is the host's link to the API server (simhost.Link): it writes
+// the address its processes connect to in <state>/<node>.link, and is cut
+// while <state>/<node>.cut exists (hamon-sim partition), until SIGTERM.
+func runLink(state, node, target string) error {
+	if target == "" {
+		return errors.New("--target (the API server's host:port) is required")
+	}
+	l, err := simhost.NewLink(target)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := os.WriteFile(filepath.Join(state, node+".link"), []byte(l.Addr()), 0o600); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cutFile := filepath.Join(state, node+".cut")
+	cut := false
+	for ctx.Err() == nil {
+		_, err := os.Stat(cutFile)
+		if now := err == nil; now != cut {
+			cut = now
+			l.SetCut(cut)
+			fmt.Printf("link of %s: cut=%t\n", node, cut)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// partition cuts (or heals) a host's link to the API server: its agent and
+// kubelet-lite cannot reach it, its servers go on running.
+func partition(state, node string, cut bool) error {
+	if _, err := os.Stat(filepath.Join(state, node+".link")); err != nil {
+		return fmt.Errorf("host %s has no link in %s (hack/sim-env.sh starts one per host): %w", node, state, err)
+	}
+	cutFile := filepath.Join(state, node+".cut")
+	if !cut {
+		if err := os.Remove(cutFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		fmt.Printf("host %s: link to the API server healed\n", node)
+		return nil
+	}
+	if err := os.WriteFile(cutFile, nil, 0o600); err != nil {
+		return err
+	}
+	fmt.Printf("host %s: cut off from the API server (its servers go on running); heal with --heal\n", node)
+	return nil
 }
 
 // hostDown is a host failure: the host's node agent, its kubelet-lite and

@@ -27,6 +27,7 @@ import (
 
 	"github.com/hamon-ha/hamon/hack/testenv"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+	"github.com/hamon-ha/hamon/nodeagent/simhost"
 )
 
 // Binaries the cluster runs, built once per test binary into a temporary
@@ -79,7 +80,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd
 	exited  map[*exec.Cmd]chan struct{}
-	proxies map[string]*proxy
+	proxies map[string]*simhost.Link
 	apiAddr string
 }
 
@@ -96,7 +97,7 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 		tb.Fatal(err)
 	}
 	c := &Cluster{tb: tb, Env: env, Dir: dir, Bin: bin, Timing: timing, Namespace: "hamon-system",
-		procs: map[string]*exec.Cmd{}, exited: map[*exec.Cmd]chan struct{}{}, proxies: map[string]*proxy{}}
+		procs: map[string]*exec.Cmd{}, exited: map[*exec.Cmd]chan struct{}{}, proxies: map[string]*simhost.Link{}}
 	u, err := url.Parse(env.Config.Host)
 	if err != nil || u.Host == "" {
 		tb.Fatalf("API server address %q: %v", env.Config.Host, err)
@@ -124,7 +125,7 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 	tb.Cleanup(func() {
 		c.StopAll()
 		for _, p := range c.proxies {
-			p.close()
+			p.Close()
 		}
 		if tb.Failed() {
 			c.dumpLogs()
@@ -166,7 +167,7 @@ func (c *Cluster) hostKubeconfig(node string) string {
 	if _, ok := c.proxies[node]; ok {
 		return path
 	}
-	p, err := newProxy(c.apiAddr)
+	p, err := simhost.NewLink(c.apiAddr)
 	if err != nil {
 		c.tb.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func (c *Cluster) hostKubeconfig(node string) string {
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(kc), c.apiAddr, p.addr())), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(kc), c.apiAddr, p.Addr())), 0o600); err != nil {
 		c.tb.Fatal(err)
 	}
 	return path
@@ -183,12 +184,12 @@ func (c *Cluster) hostKubeconfig(node string) string {
 
 // Partition cuts a host (its kubelet-lite and agent) off from the API
 // server; Heal reconnects it. The host's servers keep running.
-func (c *Cluster) Partition(node string) { c.tb.Helper(); c.proxyOf(node).setCut(true) }
+func (c *Cluster) Partition(node string) { c.tb.Helper(); c.proxyOf(node).SetCut(true) }
 
 // Heal ends a Partition.
-func (c *Cluster) Heal(node string) { c.tb.Helper(); c.proxyOf(node).setCut(false) }
+func (c *Cluster) Heal(node string) { c.tb.Helper(); c.proxyOf(node).SetCut(false) }
 
-func (c *Cluster) proxyOf(node string) *proxy {
+func (c *Cluster) proxyOf(node string) *simhost.Link {
 	c.tb.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()

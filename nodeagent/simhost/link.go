@@ -1,4 +1,4 @@
-package simcluster
+package simhost
 
 import (
 	"io"
@@ -6,11 +6,12 @@ import (
 	"sync"
 )
 
-// proxy stands between one simulated host (its kubelet-lite and agent)
-// and the API server, so that a test can cut the host off (a partition)
-// and heal it: while cut, open connections are closed and new ones are
-// dropped at once.
-type proxy struct {
+// Link is a simulated host's network link to the API server: a TCP proxy
+// its kubelet-lite and agent reach the API server through, so that the host
+// can be cut off (a partition) and healed: while cut, open connections are
+// closed and new ones are dropped at once. The host's servers go on
+// running.
+type Link struct {
 	l      net.Listener
 	target string
 
@@ -19,19 +20,21 @@ type proxy struct {
 	conns map[net.Conn]struct{}
 }
 
-func newProxy(target string) (*proxy, error) {
+// NewLink listens on a port of 127.0.0.1 and relays to target.
+func NewLink(target string) (*Link, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Link{l: l, target: target, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	return p, nil
 }
 
-func (p *proxy) addr() string { return p.l.Addr().String() }
+// Addr is the address the host's processes reach the API server at.
+func (p *Link) Addr() string { return p.l.Addr().String() }
 
-func (p *proxy) serve() {
+func (p *Link) serve() {
 	for {
 		c, err := p.l.Accept()
 		if err != nil {
@@ -48,7 +51,7 @@ func (p *proxy) serve() {
 	}
 }
 
-func (p *proxy) pipe(c net.Conn) {
+func (p *Link) pipe(c net.Conn) {
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		_ = c.Close()
@@ -69,8 +72,8 @@ func (p *proxy) pipe(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// setCut cuts (true) or heals (false) the host's link.
-func (p *proxy) setCut(cut bool) {
+// SetCut cuts (true) or heals (false) the host's link.
+func (p *Link) SetCut(cut bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = cut
@@ -81,4 +84,5 @@ func (p *proxy) setCut(cut bool) {
 	}
 }
 
-func (p *proxy) close() { _ = p.l.Close(); p.setCut(true) }
+// Close ends the link.
+func (p *Link) Close() { _ = p.l.Close(); p.SetCut(true) }
