@@ -24,15 +24,15 @@ sim_env_stop() {
 # `hamon-sim partition --node NODE` can cut the host off. Writes the
 # host's kubeconfig, $RUN/sim/NODE.kubeconfig.
 start_link() {
-  local n=$1 api i
-  api=$(sed -n 's#^ *server: https://##p' "$KUBECONFIG" | head -1)
+  local n=$1 api=127.0.0.1:$HAMON_APISERVER_PORT i
   rm -f "$RUN/sim/$n.link" "$RUN/sim/$n.cut"
   "$ROOT/bin/hamon-sim" link --node "$n" --state "$RUN/sim" --target "$api" >> "$RUN/logs/$n-link.log" 2>&1 &
   PIDS+=($!)
   echo $! > "$RUN/sim/$n.link.pid"
   for i in $(seq 50); do [ -s "$RUN/sim/$n.link" ] && break; sleep 0.1; done
   [ -s "$RUN/sim/$n.link" ] || { echo "the link of $n did not start (see $RUN/logs/$n-link.log)" >&2; return 1; }
-  sed "s#server: https://$api#server: https://$(cat "$RUN/sim/$n.link")#" "$KUBECONFIG" > "$RUN/sim/$n.kubeconfig"
+  sed "s#https://$api#https://$(cat "$RUN/sim/$n.link")#" "$KUBECONFIG" > "$RUN/sim/$n.kubeconfig"
+  grep -q "$(cat "$RUN/sim/$n.link")" "$RUN/sim/$n.kubeconfig" || { echo "the kubeconfig of $n does not go through its link" >&2; return 1; }
 }
 
 # start_agent NODE: (re)starts the node agent of a simulated host.
