@@ -57,7 +57,8 @@ func (r *HAServerReconciler) invalidSpec(ctx context.Context, s *hav1alpha1.HASe
 // another name of the same disk (its /dev/mapper name or its WWID, as that
 // host's agent reports them) on that host. It returns the server, the
 // host, and the name it uses.
-func (r *HAServerReconciler) olderUser(ctx context.Context, s *hav1alpha1.HAServer, device string) (*hav1alpha1.HAServer, string, string, error) {
+func (r *HAServerReconciler) olderUser(ctx context.Context, s *hav1alpha1.HAServer,
+	device string) (*hav1alpha1.HAServer, string, string, error) {
 	older := func(name string, onHost func(o *hav1alpha1.HAServer) string) (*hav1alpha1.HAServer, string, error) {
 		var others hav1alpha1.HAServerList
 		if err := r.List(ctx, &others, client.MatchingFields{diskIndex: name}); err != nil {

@@ -42,7 +42,8 @@ var Messages = map[string]string{
 	"HAMN171-I": "The active host's node is being drained (cordoned): a planned switchover moves the server off it.",
 	"HAMN172-W": "The active host's node is being drained, but no standby on an uncordoned node can take over: the drain waits.",
 	"HAMN173-I": "A standby on a node being drained (cordoned) was stopped; it starts again when the node is uncordoned.",
-	"HAMN180-W": "A node agent stopped the server on its own while it could not reach the API server (self-fence, or a failure it could not report): an abnormal termination; the server runs again elsewhere or here.",
+	"HAMN180-W": "A node agent stopped the server on its own while it could not reach the API server " +
+		"(self-fence, or a failure it could not report): an abnormal termination; the server runs again elsewhere or here.",
 	"HAMN170-E": "The controller leaves the server alone: a shared disk is not allowed or used by another server (Valid=False).",
 	"KAMN107-I": "Clearing the reservation of the shared disks (monscsiclr).",
 	"KAMN725-W": "A SCSI command on a reserved shared disk ended abnormally on a path (node agent).",
