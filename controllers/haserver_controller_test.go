@@ -101,9 +101,7 @@ func TestServerMode_StandbyCopyIsPromotedWithoutRestart(t *testing.T) {
 func TestServerMode_NormalTerminationOfActiveStopsStandby(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-normal", "n-a", "n-b")
-	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "n-a", "n-b")
-	f.waitActive("tp", "n-a")
-	eventually(t, "standby ready", func() bool { return f.get("tp").Status.StandbyNodes == "n-b" })
+	f.onlineWithStandby("tp", "n-a", "n-b")
 	f.exit("tp", "n-a", 0)
 	eventually(t, "server stopped with its standby", func() bool {
 		s := f.get("tp")
@@ -336,9 +334,7 @@ func TestEvents_SameIDTwiceInOneDecisionKeepsBothMessages(t *testing.T) {
 func TestActivePodDeleted_NoSecondCopyUntilItEnds_ForcedTermination(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-podgone", "pg-a", "pg-b")
-	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "pg-a", "pg-b")
-	f.waitActive("app", "pg-a")
-	eventually(t, "a standby on pg-b", func() bool { return f.get("app").Status.StandbyNodes == "pg-b" })
+	f.onlineWithStandby("app", "pg-a", "pg-b")
 	f.mu.Lock()
 	f.termination = 3 * time.Second
 	f.mu.Unlock()
@@ -469,9 +465,7 @@ func setCordoned(t *testing.T, node string, cordoned bool) {
 func TestDrain_ActiveHostMovedOffBeforeItsPodMayGo(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-drain", "dr-a", "dr-b")
-	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "dr-a", "dr-b")
-	f.waitActive("app", "dr-a")
-	eventually(t, "a standby on dr-b", func() bool { return f.get("app").Status.StandbyNodes == "dr-b" })
+	f.onlineWithStandby("app", "dr-a", "dr-b")
 	ctx := context.Background()
 	var pdb policyv1.PodDisruptionBudget
 	eventually(t, "app's PodDisruptionBudget", func() bool {
@@ -528,9 +522,7 @@ func metav1IsOwnedBy(o metav1.Object, s *hav1alpha1.HAServer) bool {
 func TestStoppedByItsAgent_IsNoNormalEnd(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-localstop", "ls-a", "ls-b")
-	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "ls-a", "ls-b")
-	s := f.waitActive("app", "ls-a")
-	eventually(t, "a standby on ls-b", func() bool { return f.get("app").Status.StandbyNodes == "ls-b" })
+	s := f.onlineWithStandby("app", "ls-a", "ls-b")
 	pod := hostStatus(s, "ls-a").Pod
 	// The kubelet's report of the exit comes first; the agent's report of
 	// its stop follows, before its next renewal (as the agent orders them).

@@ -365,6 +365,16 @@ func (f *fakeCluster) reserved(node, server string, epoch int64) {
 
 func ptr[T any](v T) *T { return &v }
 
+// onlineWithStandby creates a two-host Server-mode server and waits until it
+// is Online on active with its standby ready on standby.
+func (f *fakeCluster) onlineWithStandby(name, active, standby string) *hav1alpha1.HAServer {
+	f.t.Helper()
+	f.newServer(name, func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, active, standby)
+	f.waitActive(name, active)
+	eventually(f.t, name+"'s standby ready on "+standby, func() bool { return f.get(name).Status.StandbyNodes == standby })
+	return f.get(name)
+}
+
 // newServer creates an HAServer in the fake cluster's namespace.
 func (f *fakeCluster) newServer(name string, mutate func(*hav1alpha1.HAServerSpec), nodes ...string) *hav1alpha1.HAServer {
 	f.t.Helper()
