@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -959,17 +960,14 @@ func (h *harness) kubeletRestart() string {
 	since := time.Now()
 	for _, n := range []string{nodeA, nodeB, nodeC} {
 		h.sh(time.Minute, clusterSh, "kubelet-restart", n)
-		h.eventually(2*time.Minute, n+"'s kubelet back (Ready, heartbeat after the restart)", func() bool {
-			var node corev1.Node
-			if err := h.c.Get(ctx(), client.ObjectKey{Name: n}, &node); err != nil {
+		restarted := time.Now()
+		// The kubelet's own heartbeat: its node Lease renewed after the restart.
+		h.eventually(2*time.Minute, n+"'s kubelet back (its node Lease renewed after the restart)", func() bool {
+			var l coordinationv1.Lease
+			if err := h.c.Get(ctx(), client.ObjectKey{Namespace: "kube-node-lease", Name: n}, &l); err != nil {
 				return false
 			}
-			for _, c := range node.Status.Conditions {
-				if c.Type == corev1.NodeReady {
-					return c.Status == corev1.ConditionTrue && c.LastHeartbeatTime.After(since.Add(time.Second))
-				}
-			}
-			return false
+			return l.Spec.RenewTime != nil && l.Spec.RenewTime.After(restarted.Add(time.Second))
 		})
 	}
 	time.Sleep(10 * time.Second)
