@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +26,7 @@ func startProc(t *testing.T, h *Host, uid, ns, pod string) *proc {
 	}
 	pr := &proc{cmd: cmd, env: append(os.Environ(), "HAMON_SIM_NODE=n1"), done: make(chan struct{}),
 		pod: types.NamespacedName{Namespace: ns, Name: pod}, container: "server", started: time.Now()}
-	go func() { pr.code = exitCode(cmd.Wait()); close(pr.done) }()
+	go func() { pr.exited(cmd.Wait()) }()
 	h.mu.Lock()
 	h.procs[types.UID(uid)] = pr
 	h.mu.Unlock()
@@ -113,5 +114,44 @@ func TestCRIClientAgainstSimulatedRuntime(t *testing.T) {
 	}
 	if _, err := rt.Exec(ctx, c, []string{"true"}, time.Second); !errors.Is(err, cri.ErrNoContainer) {
 		t.Fatalf("exec in a stopped container: %v, want ErrNoContainer", err)
+	}
+}
+
+// When a container ends, every process in it ends, the commands exec'd in
+// it included (a runtime kills its cgroup): no resident patrol shell is
+// left behind (ppid 1). And nothing can be exec'd in an ended container.
+func TestContainerEnd_EndsItsExecs(t *testing.T) {
+	h := &Host{procs: map[types.UID]*proc{}}
+	cmd := exec.CommandContext(context.Background(), "/bin/sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr := &proc{cmd: cmd, done: make(chan struct{}), started: time.Now()}
+	go func() { pr.exited(cmd.Wait()) }()
+	h.procs["uid"] = pr
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	execDone := make(chan error, 1)
+	go func() {
+		_, _, err := pr.exec(context.Background(), []string{"/bin/sh", "-c", "echo $$ > " + pidFile + "; exec sleep 60"})
+		execDone <- err
+	}()
+	for i := 0; ; i++ {
+		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the exec did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopProc(pr, time.Second)
+	select {
+	case <-execDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the command exec'd in the container outlived it")
+	}
+	if _, _, err := pr.exec(context.Background(), []string{"/bin/true"}); !errors.Is(err, errContainerEnded) {
+		t.Fatalf("exec in an ended container: %v, want %v", err, errContainerEnded)
 	}
 }

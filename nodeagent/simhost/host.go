@@ -9,6 +9,7 @@
 package simhost
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,9 @@ type proc struct {
 	stopOnce      sync.Once
 	// terminating is set once the pod's deletion is being carried out.
 	terminating atomic.Bool
+	// execs are the process groups of the commands running in the container.
+	execMu sync.Mutex
+	execs  map[int]struct{}
 }
 
 func (pr *proc) isTerminating() bool { return pr.terminating.Load() }
@@ -209,9 +213,8 @@ func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 	go func() {
 		err := cmd.Wait()
 		_ = logf.Close()
-		pr.code = exitCode(err)
 		_ = os.Remove(base + ".pid")
-		close(pr.done)
+		pr.exited(err)
 	}()
 	h.mu.Lock()
 	h.procs[p.UID] = pr
@@ -342,12 +345,24 @@ func (pr *proc) exec(ctx context.Context, argv []string) (code int, out []byte, 
 	if pr.cmd == nil { // a no-op container
 		return 0, nil, nil
 	}
+	select {
+	case <-pr.done:
+		return 0, nil, errContainerEnded // a runtime execs in no stopped container
+	default:
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // the pod's own command, run as the simulated container
 	cmd.Env = append(append([]string(nil), pr.env...), "HAMON_SERVER_PID="+strconv.Itoa(pr.cmd.Process.Pid))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	out, err = cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err = cmd.Start(); err == nil {
+		pr.addExec(cmd.Process.Pid)
+		err = cmd.Wait()
+		pr.removeExec(cmd.Process.Pid)
+	}
+	out = buf.Bytes()
 	if ctx.Err() != nil {
 		return 0, out, ctx.Err()
 	}
@@ -356,6 +371,46 @@ func (pr *proc) exec(ctx context.Context, argv []string) (code int, out []byte, 
 		return 0, out, err
 	}
 	return exitCode(err), out, nil
+}
+
+// exited records the end of the container's process (err from its Wait):
+// every command still running in the container ends with it, then the
+// exit code is known and done is closed.
+func (pr *proc) exited(err error) {
+	pr.endExecs()
+	pr.code = exitCode(err)
+	close(pr.done)
+}
+
+// errContainerEnded is an exec in a container that is no longer running.
+var errContainerEnded = errors.New("the container is not running")
+
+// addExec and removeExec track the process groups of the commands run in
+// the container, so that they end with it.
+func (pr *proc) addExec(pgid int) {
+	pr.execMu.Lock()
+	defer pr.execMu.Unlock()
+	if pr.execs == nil {
+		pr.execs = map[int]struct{}{}
+	}
+	pr.execs[pgid] = struct{}{}
+}
+
+func (pr *proc) removeExec(pgid int) {
+	pr.execMu.Lock()
+	defer pr.execMu.Unlock()
+	delete(pr.execs, pgid)
+}
+
+// endExecs kills every command still running in the container: when a
+// container ends, every process in it ends, as a container runtime sees to
+// (its cgroup, its PID namespace).
+func (pr *proc) endExecs() {
+	pr.execMu.Lock()
+	defer pr.execMu.Unlock()
+	for pgid := range pr.execs {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 }
 
 func stopProc(pr *proc, grace time.Duration) {
