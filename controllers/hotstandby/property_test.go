@@ -118,6 +118,11 @@ func (w *world) step(ev Event) error {
 	for _, c := range cmds {
 		w.log = append(w.log, "  -> "+c.String())
 		switch c := c.(type) {
+		case Emit:
+			// The severity in the id is the event's type: I Normal, W and E Warning.
+			if warning := !strings.HasSuffix(c.ID, "-I"); c.Warning != warning {
+				return fmt.Errorf("event %s has Warning=%t, its id says %t", c.ID, c.Warning, warning)
+			}
 		case StartServer:
 			w.pendingStart[c.Node] = true
 			if c.Role == RoleActive {

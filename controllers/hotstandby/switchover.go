@@ -425,7 +425,7 @@ func (s *step) switchTimer() {
 	case StageActivating:
 		s.targetFailed(fmt.Sprintf("not started in %s", s.t.StartTimeout))
 	case StageAwaitingMembers:
-		s.info("HAMN162-W", "Reduced activation: not every member started in time")
+		s.warn("HAMN162-W", "Reduced activation: not every member started in time")
 		s.complete()
 	}
 }
