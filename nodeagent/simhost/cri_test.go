@@ -147,7 +147,10 @@ func TestContainerEnd_EndsItsExecs(t *testing.T) {
 	}
 	stopProc(pr, time.Second)
 	select {
-	case <-execDone:
+	case err := <-execDone:
+		if err != nil {
+			t.Fatalf("the exec'd command, killed with its container: %v, want its exit code", err)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the command exec'd in the container outlived it")
 	}
