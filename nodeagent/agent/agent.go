@@ -491,9 +491,10 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 		// Stops made without the controller are reported before the
 		// renewal that follows them: a controller that sees the renewal has
 		// the report too (it waits for a renewal before it takes a server's
-		// exit 0 as a normal end).
-		a.reportLocalStops(ctx)
-		if err := a.renew(ctx); err != nil {
+		// exit 0 as a normal end). No renewal while one is unreported.
+		if !a.reportLocalStops(ctx) {
+			log.Info("Not renewing the Lease: a stop made without the controller is not reported yet")
+		} else if err := a.renew(ctx); err != nil {
 			log.Error(err, "Renewing the node Lease")
 		} else {
 			a.mu.Lock()
@@ -616,10 +617,11 @@ func (a *Agent) noteLocalStop(s *hav1alpha1.HAServer, why hav1alpha1.LocalStopRe
 // reports, once the API server answers again: the controller then reads the
 // server's end as the abnormal termination it is (StoppedByAgent), not as a
 // normal end, and the server runs again.
-func (a *Agent) reportLocalStops(ctx context.Context) {
+func (a *Agent) reportLocalStops(ctx context.Context) (allReported bool) {
 	a.mu.Lock()
 	pending := maps.Clone(a.localStops)
 	a.mu.Unlock()
+	allReported = true
 	for key, ls := range pending {
 		wctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
 		a.reportMu.Lock()
@@ -630,6 +632,7 @@ func (a *Agent) reportLocalStops(ctx context.Context) {
 		cancel()
 		if err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Reporting a stop made without the controller", "haserver", key)
+			allReported = false
 			continue
 		}
 		a.mu.Lock()
@@ -638,6 +641,7 @@ func (a *Agent) reportLocalStops(ctx context.Context) {
 		}
 		a.mu.Unlock()
 	}
+	return allReported
 }
 
 func nowTime(t time.Time) *metav1.Time {

@@ -69,6 +69,9 @@ type proc struct {
 	stopOnce      sync.Once
 	// terminating is set once the pod's deletion is being carried out.
 	terminating atomic.Bool
+	// finished is when the process ended (set before done is closed), which
+	// the container's status reports, as a runtime does, however late.
+	finished time.Time
 	// execs are the process groups of the commands running in the container.
 	execMu sync.Mutex
 	execs  map[int]struct{}
@@ -140,17 +143,17 @@ func (h *Host) sync(ctx context.Context) error {
 			h.startTermination(ctx, p, pr)
 		case pr == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
 			if err := h.start(ctx, p); err != nil {
-				_ = h.setTerminated(ctx, p, 128, "StartError: "+err.Error())
+				_ = h.setTerminated(ctx, p, 128, "StartError: "+err.Error(), time.Time{})
 			}
 		case pr == nil && p.Status.Phase == corev1.PodRunning:
 			// A pod that was running here before this host (re)started: its
 			// container went with the host. A kubelet reports it the same way.
-			_ = h.setTerminated(ctx, p, 137, "ContainerStatusUnknown")
+			_ = h.setTerminated(ctx, p, 137, "ContainerStatusUnknown", time.Time{})
 		case pr != nil:
 			select {
 			case <-pr.done:
 				if p.Status.Phase == corev1.PodRunning {
-					_ = h.setTerminated(ctx, p, pr.code, "Exited")
+					_ = h.setTerminated(ctx, p, pr.code, "Exited", pr.finished)
 				}
 			default:
 				// Probes run only in a running container, as a kubelet's do.
@@ -256,7 +259,12 @@ func (h *Host) writeRole(base string, p *corev1.Pod) {
 	_ = os.Rename(base+".role.tmp", base+".role")
 }
 
-func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) error {
+// setTerminated reports the container terminated with code, finished at
+// finished (now when zero).
+func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reason string, finished time.Time) error {
+	if finished.IsZero() {
+		finished = time.Now()
+	}
 	phase := corev1.PodSucceeded
 	if code != 0 {
 		phase = corev1.PodFailed
@@ -264,7 +272,8 @@ func (h *Host) setTerminated(ctx context.Context, p *corev1.Pod, code int, reaso
 	name := p.Spec.Containers[0].Name
 	p.Status.Phase = phase
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}}
-	term := &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, FinishedAt: metav1.Now()} //nolint:gosec // an exit code
+	term := &corev1.ContainerStateTerminated{ExitCode: int32(code), //nolint:gosec // an exit code
+		Reason: reason, FinishedAt: metav1.NewTime(finished)}
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: name, State: corev1.ContainerState{Terminated: term}}}
 	return h.Client.Status().Update(ctx, p)
 }
@@ -285,7 +294,7 @@ func (h *Host) startTermination(ctx context.Context, p *corev1.Pod, pr *proc) {
 		h.terminate(pod, pr, grace)
 		// The container's end is reported, then the pod removed, as a
 		// kubelet does once every container of a deleted pod has stopped.
-		h.reportTerminated(ctx, pod, pr.code, "Exited")
+		h.reportTerminated(ctx, pod, pr)
 		_ = h.Client.Delete(ctx, pod, client.GracePeriodSeconds(0))
 		h.mu.Lock()
 		delete(h.procs, pod.UID)
@@ -321,7 +330,7 @@ func (h *Host) terminate(p *corev1.Pod, pr *proc, grace time.Duration) {
 
 // reportTerminated records the container's end in the pod's status,
 // reading the pod afresh (its status may have changed since it was read).
-func (h *Host) reportTerminated(ctx context.Context, p *corev1.Pod, code int, reason string) {
+func (h *Host) reportTerminated(ctx context.Context, p *corev1.Pod, pr *proc) {
 	for range 5 {
 		var cur corev1.Pod
 		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(p), &cur); err != nil || cur.UID != p.UID {
@@ -330,7 +339,7 @@ func (h *Host) reportTerminated(ctx context.Context, p *corev1.Pod, code int, re
 		if cs := cur.Status.ContainerStatuses; len(cs) > 0 && cs[0].State.Terminated != nil {
 			return
 		}
-		if h.setTerminated(ctx, &cur, code, reason) == nil {
+		if h.setTerminated(ctx, &cur, pr.code, "Exited", pr.finished) == nil {
 			return
 		}
 	}
@@ -378,7 +387,7 @@ func (pr *proc) exec(ctx context.Context, argv []string) (code int, out []byte, 
 // exit code is known and done is closed.
 func (pr *proc) exited(err error) {
 	pr.endExecs()
-	pr.code = exitCode(err)
+	pr.code, pr.finished = exitCode(err), time.Now()
 	close(pr.done)
 }
 
