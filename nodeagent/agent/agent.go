@@ -630,7 +630,12 @@ func (a *Agent) reportLocalStops(ctx context.Context) (allReported bool) {
 		err := a.writeReport(wctx, r)
 		a.reportMu.Unlock()
 		cancel()
-		if err != nil {
+		if err != nil && (apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) {
+			// Refused for good: holding the renewals back for it would only
+			// make the controller count this healthy host out.
+			ctrl.LoggerFrom(ctx).Error(err, "A stop made without the controller cannot be reported; giving up on it",
+				"haserver", key, "pod", ls.stop.Pod)
+		} else if err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Reporting a stop made without the controller", "haserver", key)
 			allReported = false
 			continue

@@ -513,3 +513,42 @@ func TestWatchKey_AddedDiskIsNoPreemption(t *testing.T) {
 		t.Fatalf("a preempted key went unnoticed: report %+v, stopped %v", r, stopped.pods)
 	}
 }
+
+// A stop the agent made on its own is written to its HANode before it
+// renews again; one the API server refuses for good (here a pod name over
+// the field's limit) is given up, so that it does not hold the renewals
+// back and get a healthy host counted out.
+func TestReportLocalStops(t *testing.T) {
+	a := &Agent{Client: env.Client, Node: "ls-node", BootID: "b1", Timing: lease.DefaultTiming}
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u1"}}
+	s.Status.Hosts = []hav1alpha1.HostStatus{{Node: "ls-node", Pod: "web-ls-node-abcde"}}
+	ctx := context.Background()
+	// The agent writes its HANode when it starts (Heartbeat).
+	if err := a.updateHANode(ctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
+		t.Fatal(err)
+	}
+	a.noteLocalStop(s, hav1alpha1.LocalStopSelfFence)
+	if !a.reportLocalStops(ctx) {
+		t.Fatal("the stop was not reported")
+	}
+	var hn hav1alpha1.HANode
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "ls-node"}, &hn); err != nil {
+		t.Fatal(err)
+	}
+	r := hn.Status.Report(s.ReportKey())
+	if r == nil || r.LocalStop == nil || r.LocalStop.Pod != "web-ls-node-abcde" || r.LocalStop.Reason != hav1alpha1.LocalStopSelfFence {
+		t.Fatalf("report %+v", r)
+	}
+	bad := s.DeepCopy()
+	bad.Name, bad.Status.Hosts[0].Pod = "bad", strings.Repeat("p", 300)
+	a.noteLocalStop(bad, hav1alpha1.LocalStopSelfFence)
+	if !a.reportLocalStops(ctx) || len(a.localStops) != 0 {
+		t.Fatalf("a stop the API server refuses for good still holds the renewals back: %d pending", len(a.localStops))
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "ls-node"}, &hn); err != nil {
+		t.Fatal(err)
+	}
+	if r := hn.Status.Report(bad.ReportKey()); r != nil {
+		t.Fatalf("the API server took the report it should have refused: %+v", r)
+	}
+}
