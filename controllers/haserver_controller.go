@@ -66,6 +66,9 @@ type HAServerReconciler struct {
 	// AllowedDisks says which shared disks each namespace may name; nil
 	// allows every disk (the binary always sets it, from --allowed-disks).
 	AllowedDisks *hav1alpha1.DiskAllowList
+	// APIReader reads from the API server past the cache (set up by
+	// SetupWithManager when nil).
+	APIReader client.Reader
 
 	// sight says when a host's Lease runs out (set up by SetupWithManager).
 	sight *leaseSight

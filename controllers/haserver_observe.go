@@ -141,6 +141,9 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			v.pod, v.live, v.rebooted = nil, false, true
 		}
 	}
+	if err := r.refreshReportsOfExits(ctx, s, views); err != nil {
+		return nil, err
+	}
 	for _, v := range views {
 		if v.rebooted {
 			continue // the reboot ended whatever ran there
@@ -153,6 +156,41 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		}
 	}
 	return views, nil
+}
+
+// refreshReportsOfExits reads, from the API server itself, the agent's
+// report on s of every host whose server pod has just ended with exit 0.
+// Such an end is taken as normal only once the host's agent has renewed
+// its Lease since, and the agent writes a stop it made on its own before
+// that renewal; but the controller's caches of Leases and HANodes are fed
+// by two watches in no common order, so the cached report may still lack
+// it. Read after the Lease, the API server's copy has it. (Rare: only on
+// an exit 0.)
+func (r *HAServerReconciler) refreshReportsOfExits(ctx context.Context, s *hav1alpha1.HAServer, views map[string]*hostView) error {
+	if r.APIReader == nil {
+		return nil
+	}
+	for node, v := range views {
+		if v.pod == nil || v.pod.DeletionTimestamp != nil {
+			continue
+		}
+		cs := serverContainerStatus(v.pod)
+		if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+			continue
+		}
+		var hn hav1alpha1.HANode
+		err := r.APIReader.Get(ctx, client.ObjectKey{Name: node}, &hn)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading HANode %s: %w", node, err)
+		}
+		if rep := hn.Status.Report(s.ReportKey()); rep != nil && (rep.ServerUID == "" || rep.ServerUID == string(s.UID)) {
+			v.report = rep
+		}
+	}
+	return nil
 }
 
 // containerMayRun says the server's container in p may be running: p is not

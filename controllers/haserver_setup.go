@@ -30,6 +30,9 @@ func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = hotstandby.RealClock{}
 	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if err := addIndexes(mgr); err != nil {
 		return err
 	}
