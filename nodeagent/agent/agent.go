@@ -254,9 +254,8 @@ func (a *Agent) reserve(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alph
 		return hav1alpha1.AnswerFailed, r.Message
 	}
 	r.Reservation = hav1alpha1.ReservationHeld
-	r.ReservedDevices = r.ReservedDevices[:0]
 	for _, d := range s.Spec.SharedDisks {
-		r.ReservedDevices = append(r.ReservedDevices, d.Device)
+		r.ReservedDevices = append(r.ReservedDevices, d.Device) // emptied above, for this epoch
 	}
 	if msg := a.tellMultipathd(ctx, s, true); msg != "" {
 		r.Message = hav1alpha1.TruncateMessage(strings.TrimPrefix(r.Message+"; "+msg, "; "))
