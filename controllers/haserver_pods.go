@@ -37,8 +37,11 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			v = &hostView{}
 		}
 		want := h.Running && h.State != hotstandby.Stopping
+		// A running standby copy is promoted (its label, and the role file
+		// the server reads, say active) only at activation: while the
+		// switchover still stops or fences the old copy, it stays standby.
 		role := hav1alpha1.RoleStandbyLabel
-		if h.Role == hotstandby.RoleActive {
+		if st.ActsActive(h.Node) {
 			role = hav1alpha1.RoleActiveLabel
 		}
 		switch {

@@ -70,3 +70,18 @@ func CheckInvariants(cfg Config, st *State) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ActsActive says the copy of the server on node, if one runs, may act as
+// the active server: the host plays the active role, and no switchover to
+// it is still terminating or fencing the other hosts or taking the
+// reservation. The pod's role label (and the role file the server reads)
+// follows it, not the role alone: a running standby copy is promoted only
+// at activation, never while the old active copy may still run.
+func (st *State) ActsActive(node string) bool {
+	h := st.Host(node)
+	if h == nil || h.Role != RoleActive {
+		return false
+	}
+	sw := st.Switch
+	return sw == nil || sw.To != node || sw.Stage == StageActivating || sw.Stage == StageAwaitingMembers
+}

@@ -105,6 +105,10 @@ func (w *world) step(ev Event) error {
 		delete(w.writers, e.Node)
 	case HostLost:
 		w.lostAt[e.Node] = w.now
+	case HostBack:
+		if e.Rebooted { // the reboot ended whatever ran there
+			delete(w.writers, e.Node)
+		}
 	}
 	for n, at := range w.lostAt {
 		if !w.now.Before(at.Add(w.cfg.Timing.withDefaults().SelfFenceWait)) {
@@ -146,6 +150,13 @@ func (w *world) step(ev Event) error {
 			w.holder = ""
 		}
 	}
+	// The target's running copy is told it is active (its role label) only
+	// once it is activated: before that, the old copy may still run.
+	for _, h := range st.Hosts {
+		if sw := st.Switch; sw != nil && sw.To == h.Node && h.Running && st.ActsActive(h.Node) && !w.writers[h.Node] {
+			return fmt.Errorf("the running copy on %s acts as active before its activation (switchover %+v)", h.Node, st.Switch)
+		}
+	}
 	if err := CheckInvariants(w.cfg, st); err != nil {
 		return err
 	}
@@ -174,6 +185,7 @@ func (w *world) activation(node string) error {
 		}
 	}
 	w.writers[node] = true
+	delete(w.lostAt, node) // a new copy: the self-fence of the old one is no longer news
 	return nil
 }
 
