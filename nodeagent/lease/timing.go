@@ -19,11 +19,15 @@ type Timing struct {
 	// SelfFence is how long after its last successful renewal the agent
 	// stops its unprotected active servers. Shorter than Duration.
 	SelfFence time.Duration
+	// Watchdog is the host watchdog's timeout; 0: no watchdog. The
+	// controller starts a server without shared disks elsewhere no sooner
+	// than the lease plus twice this (SBD's msgwait rule).
+	Watchdog time.Duration
 }
 
 // DefaultTiming is the chart's default: renew every 2 s, a 10 s lease,
 // self-fence after 7 s without a renewal.
-var DefaultTiming = Timing{Duration: 10 * time.Second, Renew: 2 * time.Second, SelfFence: 7 * time.Second}
+var DefaultTiming = Timing{Duration: 10 * time.Second, Renew: 2 * time.Second, SelfFence: 7 * time.Second, Watchdog: 10 * time.Second}
 
 // Validate checks the ordering that makes self-fencing safe: the agent
 // gives up before the controller takes over, and renews often enough not
@@ -36,6 +40,14 @@ func (t Timing) Validate() error {
 		return fmt.Errorf("self-fence deadline %s must be shorter than the lease duration %s", t.SelfFence, t.Duration)
 	case t.Renew*2 > t.SelfFence:
 		return fmt.Errorf("renew interval %s must be at most half the self-fence deadline %s", t.Renew, t.SelfFence)
+	case t.Watchdog < 0:
+		return fmt.Errorf("watchdog timeout %s must not be negative (0: no watchdog)", t.Watchdog)
+	case t.Watchdog > 0 && t.Watchdog < t.Renew+t.ConfirmationLife():
+		// A peer's last confirmation may come just before its first
+		// renewal; the agent feeds on it for ConfirmationLife more, and the
+		// watchdog must still fire within the two watchdog timeouts the
+		// controller waits after that renewal.
+		return fmt.Errorf("watchdog timeout %s must be at least three renew intervals (%s)", t.Watchdog, 3*t.Renew)
 	}
 	return nil
 }
@@ -45,6 +57,12 @@ func (t Timing) Validate() error {
 func (t Timing) MustSelfFence(now, lastRenew time.Time) bool {
 	return !now.Before(lastRenew.Add(t.SelfFence))
 }
+
+// MsgWait is how long the controller waits, after a host's Lease expired,
+// before it starts a server without shared disks elsewhere, and how long a
+// host that confirmed an outage to a peer must have renewed again before
+// such a server starts on it: twice the watchdog timeout (SBD's msgwait).
+func MsgWait(watchdog time.Duration) time.Duration { return 2 * watchdog }
 
 // Margin is the time between the agent's self-fencing and the earliest
 // moment the controller may act on the expired Lease: the lease duration

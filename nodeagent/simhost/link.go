@@ -12,6 +12,12 @@ import (
 // closed and new ones are dropped at once. The host's servers go on
 // running.
 type Link struct {
+	// Allow, when set, decides per connection whether it gets through, by
+	// the address it comes from (a simulated host's own loopback address):
+	// a partition between hosts. Set it before traffic flows; call Drop
+	// when its answer changes.
+	Allow func(from net.Addr) bool
+
 	l      net.Listener
 	target string
 
@@ -41,7 +47,7 @@ func (p *Link) serve() {
 			return
 		}
 		p.mu.Lock()
-		cut := p.cut
+		cut := p.cut || (p.Allow != nil && !p.Allow(c.RemoteAddr()))
 		p.mu.Unlock()
 		if cut {
 			_ = c.Close()
@@ -81,6 +87,16 @@ func (p *Link) SetCut(cut bool) {
 		for c := range p.conns {
 			_ = c.Close()
 		}
+	}
+}
+
+// Drop closes the connections open now (the partition changed); new
+// ones are let through or not by Allow.
+func (p *Link) Drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
 	}
 }
 
