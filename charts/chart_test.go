@@ -346,19 +346,21 @@ func TestWorkloads(t *testing.T) {
 		agent: map[string]string{"namespace": "hamon-system", "cluster-name": "hamon", "lease-duration": "10s",
 			"renew-interval": "2s", "self-fence-deadline": "7s", "os-action": "reboot",
 			"cri-endpoint": "unix:///run/containerd/containerd.sock", "health-probe-bind-address": ":8082",
-			"metrics-bind-address": "0"},
+			"metrics-bind-address": "0", "watchdog-device": "/dev/watchdog", "watchdog-timeout": "10s",
+			"peer-listen": ":9440", "peer-timeout": "1s", "peer-tls-dir": "/etc/hamon/peer-tls"},
 		manager: map[string]string{"agent-namespace": "hamon-system", "leader-election-namespace": "hamon-system",
-			"metrics-bind-address": ":8080", "health-probe-bind-address": ":8081"},
+			"metrics-bind-address": ":8080", "health-probe-bind-address": ":8081", "watchdog-timeout": "10s"},
 		criDir: "/run/containerd",
 	}, {
 		set: valueSets[1], fullname: "ha-hamon", leaderElect: true, policies: true, pdb: true, service: true, monitor: true,
 		agent: map[string]string{"namespace": "ha-ops", "cluster-name": "prod-a", "lease-duration": "15s",
 			"renew-interval": "3s", "self-fence-deadline": "12s", "os-action": "poweroff",
 			"cri-endpoint": "unix:///run/k3s/containerd/containerd.sock", "health-probe-bind-address": ":9082",
-			"metrics-bind-address": ":9102", "zap-log-level": "2", "boot-id-file": "/proc/sys/kernel/random/boot_id"},
+			"metrics-bind-address": ":9102", "zap-log-level": "2", "boot-id-file": "/proc/sys/kernel/random/boot_id",
+			"watchdog-device": "/dev/watchdog1", "watchdog-timeout": "15s", "peer-listen": ":9441", "peer-timeout": "2s"},
 		manager: map[string]string{"agent-namespace": "ha-ops", "metrics-bind-address": ":9080",
 			"health-probe-bind-address": ":9081", "stop-timeout": "90s", "reserve-timeout": "45s", "start-timeout": "5m",
-			"restart-timeout": "3m", "self-fence-wait": "3s", "fence-timeout": "2m", "retry-interval": "10s",
+			"restart-timeout": "3m", "self-fence-wait": "30s", "watchdog-timeout": "15s", "fence-timeout": "2m", "retry-interval": "10s",
 			"primary-wait": "2m", "zap-log-level": "debug", "zap-stacktrace-level": "panic"},
 		criDir: "/run/k3s/containerd",
 	}, {
@@ -531,6 +533,10 @@ func TestWrongValuesAreRefused(t *testing.T) {
 		{[]string{"controller.timing.stopTimeout=soon"}, []string{"/controller/timing/stopTimeout"}},
 		{[]string{"image.pullPolicy=Sometimes"}, []string{"/image/pullPolicy"}},
 		{[]string{"leaseNamespace=elsewhere"}, []string{"leaseNamespace (elsewhere) must be the release namespace (hamon-system)"}},
+		{[]string{"agent.watchdog.timeout=5s"}, []string{"agent.watchdog.timeout (5s) must be at least three agent.renewInterval (2s)"}},
+		{[]string{"agent.watchdog.timeout=10500ms"}, []string{"/agent/watchdog/timeout"}},
+		{[]string{"controller.timing.selfFenceWait=15s"}, []string{"controller.timing.selfFenceWait (15s) must be at least twice agent.watchdog.timeout (10s)"}},
+		{[]string{"agent.peer.port=0"}, []string{"/agent/peer/port"}},
 	}
 	for _, c := range cases {
 		args := []string{"template", "hamon", chartDir, "--namespace", "hamon-system"}

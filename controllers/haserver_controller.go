@@ -60,6 +60,10 @@ type HAServerReconciler struct {
 	Clock hotstandby.Clock
 	// Timing holds the state machine's timers.
 	Timing hotstandby.Timing
+	// MsgWait is twice the agents' watchdog timeout: a host whose agent
+	// re-acquired its Lease less than this ago takes over no server without
+	// shared disks after a failure (hotstandby.Config.Settling); 0: none waits.
+	MsgWait time.Duration
 	// AgentNamespace is where the node agents' Leases are (one per node,
 	// named after the node).
 	AgentNamespace string
@@ -117,6 +121,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	cfg.Cordoned = cordonedNodes(cfg, views)
+	cfg.Settling = settlingNodes(views)
 	st, cmds := prev, []hotstandby.Command(nil)
 	evs := deriveEvents(&s, prev, views)
 	evs = append(groupEvents(&s, group, members, gate), evs...)
@@ -264,6 +269,19 @@ func hostNodes(cfg hotstandby.Config, st *hotstandby.State) []string {
 }
 
 // cordonedNodes are the hosts whose Node is cordoned: being drained.
+func settlingNodes(views map[string]*hostView) map[string]time.Time {
+	var out map[string]time.Time
+	for n, v := range views {
+		if !v.settlesAt.IsZero() {
+			if out == nil {
+				out = map[string]time.Time{}
+			}
+			out[n] = v.settlesAt
+		}
+	}
+	return out
+}
+
 func cordonedNodes(cfg hotstandby.Config, views map[string]*hostView) []string {
 	var out []string
 	for _, n := range cfg.Hosts {

@@ -53,6 +53,12 @@ type hostView struct {
 	// clock); awaitAgent says an event waits for a renewal after it.
 	renewed    time.Time
 	awaitAgent bool
+	// settlesAt, when set, is when the host will have held its Lease for
+	// MsgWait since its agent last re-acquired it (acquireTime, set on the
+	// first renewal after a failed one: it may have confirmed an outage to
+	// a peer). Measured on the host's own clock (renewTime - acquireTime),
+	// placed on the controller's.
+	settlesAt time.Time
 	// rebooted says the host's boot ID is not the one the status recorded:
 	// every pod seen there belongs to the old boot (now in stale), and
 	// whatever ran there has ended.
@@ -111,6 +117,11 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			v.alive = now.Before(expiry)
 			if lease.Spec.RenewTime != nil {
 				v.renewed = lease.Spec.RenewTime.Time
+				if a := lease.Spec.AcquireTime; a != nil && r.MsgWait > 0 {
+					if held := v.renewed.Sub(a.Time); held < r.MsgWait {
+						v.settlesAt = now.Add(r.MsgWait - max(held, 0))
+					}
+				}
 			}
 		}
 		var hn hav1alpha1.HANode

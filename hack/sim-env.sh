@@ -35,12 +35,23 @@ start_link() {
   grep -q "$(cat "$RUN/sim/$n.link")" "$RUN/sim/$n.kubeconfig" || { echo "the kubeconfig of $n does not go through its link" >&2; return 1; }
 }
 
-# start_agent NODE: (re)starts the node agent of a simulated host.
+# start_agent NODE: (re)starts the node agent of a simulated host: its
+# watchdog is the simulated host's, it answers its peers on a port of its
+# own (PEER_PORT[NODE]) with the demo's agent certificate.
+declare -A PEER_PORT=()
+PEERS=0
+WATCHDOG=3s
 start_agent() {
   local n=$1
+  if [ -z "${PEER_PORT[$n]:-}" ]; then
+    PEER_PORT[$n]=$((${HAMON_PEER_PORT_BASE:-19440} + PEERS))
+    PEERS=$((PEERS + 1))
+  fi
   KUBECONFIG="$RUN/sim/$n.kubeconfig" "$ROOT/bin/nodeagent" --node "$n" --sim-disk-root "$RUN/disks" --boot-id-file "$RUN/sim/$n.boot_id" \
     --cri-endpoint "unix://$RUN/sim/$n/cri.sock" \
     --lease-duration=4s --renew-interval=1s --self-fence-deadline=3s --health-probe-bind-address=0 --allowed-disks="*=/dev/mapper/*" \
+    --watchdog-device="unix://$RUN/sim/$n/watchdog.sock" --watchdog-timeout=$WATCHDOG \
+    --peer-tls-dir="$RUN/peer-tls" --peer-listen="127.0.0.1:${PEER_PORT[$n]}" --peer-address="127.0.0.1:${PEER_PORT[$n]}" --peer-timeout=500ms \
     >> "$RUN/logs/$n-agent.log" 2>&1 &
   AGENT[$n]=$!
   echo $! > "$RUN/sim/$n.agent.pid"
@@ -57,8 +68,9 @@ sim_env_start() {
   $K create namespace hamon-system >/dev/null
   # No kube-controller-manager runs here to create the default ServiceAccount.
   $K create serviceaccount default -n default >/dev/null
+  "$ROOT/bin/hamon-sim" certs --dir "$RUN/peer-tls"
   "$ROOT/bin/manager" --metrics-bind-address="${HAMON_METRICS_ADDR:-0}" --health-probe-bind-address=0 \
-    --self-fence-wait=1s --primary-wait=20s --allowed-disks="*=/dev/mapper/*" > "$RUN/logs/manager.log" 2>&1 &
+    --watchdog-timeout=$WATCHDOG --primary-wait=20s --allowed-disks="*=/dev/mapper/*" > "$RUN/logs/manager.log" 2>&1 &
   PIDS+=($!)
   echo $! > "$RUN/sim/manager.pid"
   local n

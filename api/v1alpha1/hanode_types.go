@@ -55,6 +55,18 @@ type HANodeStatus struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{16}$`
 	ReservationKey string `json:"reservationKey,omitempty"`
 
+	// peerAddress is where the node's agent answers its peers (host:port,
+	// HTTPS with mutual TLS): when an agent cannot renew its Lease it asks
+	// the agents of its servers' other hosts whether they can.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	PeerAddress string `json:"peerAddress,omitempty"`
+
+	// watchdogTimeout is the timeout of the host watchdog the agent feeds;
+	// absent: the agent runs without one (agent.watchdog.enabled=false).
+	// +optional
+	WatchdogTimeout *metav1.Duration `json:"watchdogTimeout,omitempty"`
+
 	// fencing is the node's fencing state.
 	// +optional
 	Fencing FencingState `json:"fencing,omitempty"`

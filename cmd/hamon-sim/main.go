@@ -7,6 +7,7 @@
 //	hamon-sim path --disk-root DIR --node NODE --port p2 [--reinstate] # fail (or reinstate) a path
 //	hamon-sim link --node NODE --target HOST:PORT # the host's link to the API server (its processes connect through it)
 //	hamon-sim partition --node NODE [--heal]   # cut the host's link to the API server (or heal it)
+//	hamon-sim certs --dir DIR                  # the agents' CA and certificate for their peer check
 //
 // A host's agent pid is read from <state>/<node>.agent.pid (hack/sim-env.sh
 // writes it). The Go API of the same faults is hack/simcluster.
@@ -16,8 +17,10 @@
 // reports their status as a kubelet does (Running and Ready, then
 // Terminated with the exit code), runs the termCommand (preStop) before
 // stopping one, and keeps the role file ($HAMON_ROLE_FILE) current from the
-// pod's role label. Its node agent runs beside it (cmd/nodeagent with
-// --sim-disk-root).
+// pod's role label, and serves a watchdog (<state>/<node>/watchdog.sock):
+// left unfed past its timeout, it resets the host (every process on it
+// killed, the reset recorded in <state>/<node>.watchdog-reset, a new boot
+// ID). Its node agent runs beside it (cmd/nodeagent with --sim-disk-root).
 package main
 
 import (
@@ -42,6 +45,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/hamon-ha/hamon/nodeagent/peer"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
 	"github.com/hamon-ha/hamon/nodeagent/simhost"
@@ -49,7 +53,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk|restart|link|partition [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hamon-sim host|kill|down|pause|resume|path|disk|restart|link|partition|certs [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -67,7 +71,19 @@ func main() {
 	down := fs.Duration("down", 2*time.Second, "restart: how long the process stays down.")
 	target := fs.String("target", "", "link: the API server's address (host:port).")
 	heal := fs.Bool("heal", false, "partition: heal the host's link instead of cutting it.")
+	certDir := fs.String("dir", "", "certs: the directory to write ca.crt, tls.crt and tls.key in.")
 	_ = fs.Parse(os.Args[2:])
+	if os.Args[1] == "certs" {
+		if *certDir == "" {
+			fmt.Fprintln(os.Stderr, "hamon-sim: certs needs --dir")
+			os.Exit(2)
+		}
+		if err := peer.WriteTLS(*certDir); err != nil {
+			fmt.Fprintln(os.Stderr, "hamon-sim:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if os.Args[1] == "restart" {
 		if err := restart(*state, *process, *down); err != nil {
 			fmt.Fprintln(os.Stderr, "hamon-sim:", err)
@@ -103,7 +119,7 @@ func main() {
 	case "partition":
 		err = partition(*state, *node, !*heal)
 	default:
-		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path, disk, restart, link or partition", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want host, kill, down, pause, resume, path, disk, restart, link, partition or certs", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hamon-sim:", err)
@@ -304,8 +320,46 @@ func runHost(node, dir string, noop bool, interval time.Duration) error {
 		return err
 	}
 	h := &simhost.Host{Client: c, Node: node, Dir: dir, NoOp: noop, Interval: interval}
-	fmt.Printf("simulated host %s: running the pods bound to it; CRI socket unix://%s\n", node, h.SocketPath())
+	wdPath := filepath.Join(dir, "watchdog.sock")
+	_ = os.Remove(wdPath)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	wd, err := simhost.ServeWatchdog(wdPath, func(opener int) { watchdogReset(node, dir, opener) })
+	if err != nil {
+		return fmt.Errorf("host %s: the simulated watchdog: %w", node, err)
+	}
+	defer wd.Close()
+	fmt.Printf("simulated host %s: running the pods bound to it; CRI socket unix://%s; watchdog %s\n", node, h.SocketPath(), wdPath)
 	return h.Run(ctx)
+}
+
+// watchdogReset is what the watchdog's expiry does to a simulated host: a
+// reset. Every process on it dies at once (the servers, the agent that
+// armed the watchdog, the kubelet-lite itself), the reset is recorded in
+// <state>/<node>.watchdog-reset, and the host's boot ID changes (it boots
+// again as a new boot when it is started again).
+func watchdogReset(node, dir string, opener int) {
+	state := filepath.Dir(dir)
+	servers, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
+	for _, f := range servers {
+		if pid := readPid(f); pid > 0 {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		_ = os.Remove(f)
+	}
+	if opener > 0 {
+		_ = syscall.Kill(-opener, syscall.SIGKILL) // the agent's process group
+		_ = syscall.Kill(opener, syscall.SIGKILL)
+	}
+	now := time.Now().UTC()
+	if f, err := os.OpenFile(filepath.Join(state, node+".watchdog-reset"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+		_, _ = fmt.Fprintf(f, "%s watchdog expired: host reset (%d server processes killed)\n", now.Format(time.RFC3339Nano), len(servers))
+		_ = f.Close()
+	}
+	_ = os.WriteFile(filepath.Join(state, node+".boot_id"), []byte(fmt.Sprintf("boot-%s-reset-%d", node, now.UnixNano())), 0o600)
+	fmt.Printf("simulated host %s: watchdog expired, host reset\n", node)
+	os.Exit(4)
 }
 
 // showDisk prints a simulated disk's registrations, reservation and writes

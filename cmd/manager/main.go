@@ -4,9 +4,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -29,6 +31,7 @@ func main() {
 		qps                                       float64
 		burst                                     int
 		timing                                    = hotstandby.DefaultTiming()
+		watchdogTimeout                           time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 to disable).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -43,8 +46,13 @@ func main() {
 	flag.DurationVar(&timing.StartTimeout, "start-timeout", timing.StartTimeout, "How long a server may take to start.")
 	flag.DurationVar(&timing.RestartTimeout, "restart-timeout", timing.RestartTimeout,
 		"How long a restart in place may take (switchType Restart).")
-	flag.DurationVar(&timing.SelfFenceWait, "self-fence-wait", timing.SelfFenceWait,
-		"After a host's Lease expired, how long to wait before a server without shared disks starts elsewhere.")
+	timing.SelfFenceWait = 0
+	flag.DurationVar(&timing.SelfFenceWait, "self-fence-wait", 0,
+		"After a host's Lease expired, how long to wait before a server without shared disks starts elsewhere "+
+			"(default and least: twice --watchdog-timeout, SBD's msgwait rule).")
+	flag.DurationVar(&watchdogTimeout, "watchdog-timeout", 10*time.Second,
+		"The node agents' watchdog timeout (their --watchdog-timeout): a server without shared disks starts on another host "+
+			"only twice this after its host's Lease expired, and on a host that renewed again only lately only twice this after that.")
 	flag.DurationVar(&timing.FenceTimeout, "fence-timeout", timing.FenceTimeout, "How long a forced fence may take.")
 	flag.DurationVar(&timing.RetryInterval, "retry-interval", timing.RetryInterval, "Pause between two start retries.")
 	flag.DurationVar(&timing.PrimaryWait, "primary-wait", timing.PrimaryWait,
@@ -58,6 +66,18 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	msgWait := 2 * watchdogTimeout
+	switch {
+	case watchdogTimeout < 0:
+		ctrl.Log.Error(errors.New("must not be negative"), "--watchdog-timeout")
+		os.Exit(2)
+	case timing.SelfFenceWait == 0:
+		timing.SelfFenceWait = max(msgWait, time.Second)
+	case timing.SelfFenceWait < msgWait:
+		ctrl.Log.Error(fmt.Errorf("--self-fence-wait %s is shorter than twice --watchdog-timeout (%s): a hung agent's host "+
+			"might not be reset before a second copy starts; raise it, or leave it unset", timing.SelfFenceWait, msgWait), "Timing")
+		os.Exit(2)
+	}
 	disks, err := hav1alpha1.ParseDiskAllowList(allowedDisks)
 	if err != nil {
 		ctrl.Log.Error(err, "--allowed-disks")
@@ -69,13 +89,14 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
-	if err := run(cfg, metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing, disks); err != nil {
+	if err := run(cfg, metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing, msgWait, disks); err != nil {
 		ctrl.Log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
 }
 
 func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing,
+	msgWait time.Duration,
 	disks hav1alpha1.DiskAllowList) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -105,6 +126,7 @@ func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, lea
 		Recorder:       mgr.GetEventRecorder("hamon-controller"),
 		Clock:          hotstandby.RealClock{},
 		Timing:         timing,
+		MsgWait:        msgWait,
 		AgentNamespace: agentNS,
 		AllowedDisks:   &disks,
 	}

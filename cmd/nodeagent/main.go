@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,8 +29,10 @@ import (
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/lease"
 	"github.com/hamon-ha/hamon/nodeagent/multipath"
+	"github.com/hamon-ha/hamon/nodeagent/peer"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
+	"github.com/hamon-ha/hamon/nodeagent/watchdog"
 )
 
 type options struct {
@@ -38,6 +42,9 @@ type options struct {
 	simRoot, simPorts, simOSRecord                 string
 	metricsAddr, probeAddr                         string
 	timing                                         lease.Timing
+	watchdogDevice                                 string
+	peerListen, peerAddress, peerTLSDir, peerFrom  string
+	peerTimeout                                    time.Duration
 }
 
 func main() {
@@ -55,6 +62,19 @@ func main() {
 	flag.DurationVar(&o.timing.Renew, "renew-interval", o.timing.Renew, "How often the Lease is renewed.")
 	flag.DurationVar(&o.timing.SelfFence, "self-fence-deadline", o.timing.SelfFence,
 		"How long without a renewal before unprotected active servers are stopped (shorter than the lease).")
+	flag.DurationVar(&o.timing.Watchdog, "watchdog-timeout", o.timing.Watchdog,
+		"Timeout of the host watchdog the agent feeds while it is healthy; at least three renew intervals. 0: no watchdog "+
+			"(then nothing resets a hung agent's host; the controller's --watchdog-timeout must match).")
+	flag.StringVar(&o.watchdogDevice, "watchdog-device", "/dev/watchdog",
+		"The watchdog device (a hardware watchdog, or softdog: modprobe softdog); unix://PATH: a simulated host's watchdog.")
+	flag.StringVar(&o.peerListen, "peer-listen", ":9440", "Address the agent answers its peers on (HTTPS, mutual TLS).")
+	flag.StringVar(&o.peerAddress, "peer-address", "",
+		"Address the peers reach this agent at, published in its HANode (default: $POD_IP and the --peer-listen port).")
+	flag.StringVar(&o.peerTLSDir, "peer-tls-dir", "/etc/hamon/peer-tls",
+		"Directory of the agents' CA and this agent's certificate (ca.crt, tls.crt, tls.key). \"\": no peer check "+
+			"(an agent that cannot renew then stops every server no disk protects, even in an API-server outage).")
+	flag.DurationVar(&o.peerTimeout, "peer-timeout", time.Second, "How long a peer's answer is awaited.")
+	flag.StringVar(&o.peerFrom, "sim-peer-source", "", "Simulated host: the local address peer questions are sent from.")
 	flag.StringVar(&o.simRoot, "sim-disk-root", "", "Simulated host: the directory of the simulated shared disks.")
 	flag.StringVar(&o.simPorts, "sim-ports", "p1,p2", "Simulated host: the target ports (paths) this host reaches each disk through.")
 	flag.StringVar(&o.simOSRecord, "sim-os-record", "", "Simulated host: the file an OS termination is recorded in (then the agent exits).")
@@ -139,6 +159,17 @@ func run(o options) error {
 		a.Multipath = multipath.New()
 		a.OS = fencing.Linux{Action: action, Log: func(m string) { ctrl.Log.Info(m) }}
 	}
+	if err := setupPeers(a, o); err != nil {
+		return err
+	}
+	if o.timing.Watchdog > 0 {
+		if a.Watchdog, err = openWatchdog(o.watchdogDevice, o.timing.Watchdog); err != nil {
+			return fmt.Errorf("--watchdog-device: %w (--watchdog-timeout=0 runs without one, unsafe for servers without shared disks)", err)
+		}
+		ctrl.Log.Info("Watchdog armed", "device", o.watchdogDevice, "timeout", a.Watchdog.Timeout())
+	} else {
+		ctrl.Log.Info("Running without a watchdog (--watchdog-timeout=0): a hung agent's host is not reset")
+	}
 	if err := a.SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -148,4 +179,59 @@ func run(o options) error {
 	ctrl.Log.Info("Starting the hamon node agent", "node", o.node, "key", a.Key.String(), "simulated", o.simRoot != "",
 		"allowedDisks", disks.String())
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// openWatchdog opens the watchdog device, retrying for a few seconds
+// while another process holds it (an agent being replaced still closing
+// it) or, for a simulated host, while the host is starting.
+func openWatchdog(device string, timeout time.Duration) (watchdog.Device, error) {
+	var err error
+	for range 25 {
+		var d watchdog.Device
+		path, sim := strings.CutPrefix(device, "unix://")
+		if sim {
+			d, err = watchdog.OpenSocket(path, timeout)
+		} else {
+			d, err = watchdog.OpenLinux(device, timeout)
+		}
+		if err == nil {
+			return d, nil
+		}
+		if !sim && !errors.Is(err, watchdog.ErrBusy) {
+			return nil, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// setupPeers loads the agents' TLS material and sets up the peer check.
+func setupPeers(a *agent.Agent, o options) error {
+	if o.peerTLSDir == "" {
+		ctrl.Log.Info("No peer check (--peer-tls-dir=\"\"): an agent that cannot renew stops every server no disk protects")
+		return nil
+	}
+	srvTLS, cliTLS, err := peer.LoadTLS(o.peerTLSDir)
+	if err != nil {
+		return fmt.Errorf("--peer-tls-dir: %w (the chart's agent CA Secret; --peer-tls-dir=\"\" runs without a peer check)", err)
+	}
+	addr := o.peerAddress
+	if addr == "" {
+		_, port, err := net.SplitHostPort(o.peerListen)
+		if err != nil {
+			return fmt.Errorf("--peer-listen %q: %w", o.peerListen, err)
+		}
+		ip := os.Getenv("POD_IP")
+		if ip == "" {
+			return errors.New("--peer-address is required when $POD_IP is not set")
+		}
+		addr = net.JoinHostPort(ip, port)
+	}
+	a.PeerAddress = addr
+	a.PeerListen = agent.PeerServer{Listen: o.peerListen, TLS: srvTLS}
+	a.Peers = &peer.Client{TLS: cliTLS, Timeout: o.peerTimeout}
+	if o.peerFrom != "" {
+		a.Peers.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.peerFrom)}
+	}
+	return nil
 }

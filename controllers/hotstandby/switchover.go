@@ -181,6 +181,17 @@ func (s *step) cleared() {
 
 func (s *step) reserveOrActivate() {
 	sw := s.st.Switch
+	if at := s.cfg.Settling[sw.To]; !s.cfg.SharedDisks && !sw.Planned && at.After(s.now) {
+		// Safe only once the peer that may run the server on the target's
+		// word has been reset by its watchdog: the fencing wait goes on.
+		if sw.Stage != StageFencing || !s.st.Deadline.Equal(at) {
+			s.info("HAMN137-I", "%s renewed its Lease again only lately: the server starts there at %s, two watchdog timeouts after, "+
+				"when no peer can still run it on that host's word", sw.To, at.UTC().Format(time.RFC3339))
+		}
+		sw.Stage, sw.AwaitHostDown = StageFencing, false
+		s.st.Deadline = at
+		return
+	}
 	s.st.Epoch++
 	if s.cfg.SharedDisks {
 		sw.Stage = StageReserving

@@ -61,6 +61,13 @@ type Config struct {
 	// planned switchover; standbys there are stopped and start again when
 	// the node is uncordoned. Observed, not part of the spec.
 	Cordoned []string
+	// Settling are the hosts whose agent re-acquired its Lease less than
+	// two watchdog timeouts ago, with the time that ends: its agent may
+	// have told a peer that it could not renew, and the peer may still run
+	// a server without shared disks on that word until its watchdog fires.
+	// No such server activates there, after a failure, before that time.
+	// Observed, not part of the spec.
+	Settling map[string]time.Time
 	// Group is the server's group name, empty when not grouped.
 	Group string
 	// Exchange is the group's exchange (true) or no_exchange (false) setting.

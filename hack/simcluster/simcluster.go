@@ -10,6 +10,7 @@ package simcluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/hamon-ha/hamon/hack/testenv"
+	"github.com/hamon-ha/hamon/nodeagent/peer"
 	"github.com/hamon-ha/hamon/nodeagent/simdisk"
 	"github.com/hamon-ha/hamon/nodeagent/simhost"
 )
@@ -56,13 +58,15 @@ func build() (string, error) {
 }
 
 // Timing of the agents and controller: short, so that tests are quick.
+// SelfFenceWait 0 is the controller's default, twice Watchdog.
 type Timing struct {
-	LeaseDuration, Renew, SelfFence, SelfFenceWait, PrimaryWait time.Duration
+	LeaseDuration, Renew, SelfFence, SelfFenceWait, PrimaryWait, Watchdog time.Duration
 }
 
-// FastTiming detects a lost host in about 4 s.
+// FastTiming detects a lost host in about 4 s; a server without shared
+// disks starts elsewhere 2 × 3 s (the watchdog) later.
 var FastTiming = Timing{LeaseDuration: 4 * time.Second, Renew: time.Second, SelfFence: 3 * time.Second,
-	SelfFenceWait: time.Second, PrimaryWait: 20 * time.Second}
+	Watchdog: 3 * time.Second, PrimaryWait: 20 * time.Second}
 
 // Cluster is a running set of processes.
 type Cluster struct {
@@ -82,6 +86,15 @@ type Cluster struct {
 	exited  map[*exec.Cmd]chan struct{}
 	proxies map[string]*simhost.Link
 	apiAddr string
+	// The hosts' network between agents: each host sends from its own
+	// loopback address (hostIP) and is reached through its peer link,
+	// which lets a connection through only between hosts on the same side
+	// (side) and neither of them cut off (peerCut).
+	peerLinks map[string]*simhost.Link
+	agentAddr map[string]string
+	hostIP    map[string]string
+	side      map[string]int
+	peerCut   map[string]bool
 }
 
 // Start prepares a cluster on env; nothing runs until StartController and
@@ -97,7 +110,9 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 		tb.Fatal(err)
 	}
 	c := &Cluster{tb: tb, Env: env, Dir: dir, Bin: bin, Timing: timing, Namespace: "hamon-system",
-		procs: map[string]*exec.Cmd{}, exited: map[*exec.Cmd]chan struct{}{}, proxies: map[string]*simhost.Link{}}
+		procs: map[string]*exec.Cmd{}, exited: map[*exec.Cmd]chan struct{}{}, proxies: map[string]*simhost.Link{},
+		peerLinks: map[string]*simhost.Link{}, agentAddr: map[string]string{}, hostIP: map[string]string{},
+		side: map[string]int{}, peerCut: map[string]bool{}}
 	u, err := url.Parse(env.Config.Host)
 	if err != nil || u.Host == "" {
 		tb.Fatalf("API server address %q: %v", env.Config.Host, err)
@@ -107,6 +122,9 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	if err := peer.WriteTLS(filepath.Join(dir, "peer-tls")); err != nil {
+		tb.Fatal(err)
 	}
 	user, err := env.ControlPlane.AddUser(envtest.User{Name: "hamon-simcluster", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -125,6 +143,9 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 	tb.Cleanup(func() {
 		c.StopAll()
 		for _, p := range c.proxies {
+			p.Close()
+		}
+		for _, p := range c.peerLinks {
 			p.Close()
 		}
 		if tb.Failed() {
@@ -183,11 +204,103 @@ func (c *Cluster) hostKubeconfig(node string) string {
 }
 
 // Partition cuts a host (its kubelet-lite and agent) off from the API
-// server; Heal reconnects it. The host's servers keep running.
+// server; Heal reconnects it. The host's servers keep running. Its agent
+// still reaches the other agents.
 func (c *Cluster) Partition(node string) { c.tb.Helper(); c.proxyOf(node).SetCut(true) }
 
-// Heal ends a Partition.
-func (c *Cluster) Heal(node string) { c.tb.Helper(); c.proxyOf(node).SetCut(false) }
+// Isolate cuts a host off from everyone: the API server and the other
+// hosts' agents. Heal reconnects it.
+func (c *Cluster) Isolate(node string) {
+	c.tb.Helper()
+	c.proxyOf(node).SetCut(true)
+	c.mu.Lock()
+	c.peerCut[node] = true
+	c.mu.Unlock()
+	c.dropPeerLinks()
+}
+
+// SplitPeers splits the hosts' network between agents in two: the nodes
+// given on one side, every other on the other. Agents reach only agents on
+// their side; the API server is not concerned (Partition is).
+func (c *Cluster) SplitPeers(side []string) {
+	c.mu.Lock()
+	c.side = map[string]int{}
+	for _, n := range side {
+		c.side[n] = 1
+	}
+	c.mu.Unlock()
+	c.dropPeerLinks()
+}
+
+// Heal ends a Partition or an Isolate of node.
+func (c *Cluster) Heal(node string) {
+	c.tb.Helper()
+	c.proxyOf(node).SetCut(false)
+	c.mu.Lock()
+	delete(c.peerCut, node)
+	c.mu.Unlock()
+}
+
+// HealPeers ends a SplitPeers.
+func (c *Cluster) HealPeers() { c.SplitPeers(nil) }
+
+func (c *Cluster) dropPeerLinks() {
+	c.mu.Lock()
+	links := make([]*simhost.Link, 0, len(c.peerLinks))
+	for _, l := range c.peerLinks {
+		links = append(links, l)
+	}
+	c.mu.Unlock()
+	for _, l := range links {
+		l.Drop()
+	}
+}
+
+// peerAllowed says a connection from the host with address from may reach
+// the agent of node.
+func (c *Cluster) peerAllowed(node string, from net.Addr) bool {
+	ip, _, _ := net.SplitHostPort(from.String())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	src := ""
+	for n, hip := range c.hostIP {
+		if hip == ip {
+			src = n
+		}
+	}
+	return src != "" && !c.peerCut[src] && !c.peerCut[node] && c.side[src] == c.side[node]
+}
+
+// peerSetup gives node its own loopback address, the address its agent
+// listens on and the peer link the others reach it through.
+func (c *Cluster) peerSetup(node string) (hostIP, listen, published string) {
+	c.tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.peerLinks[node]; l != nil {
+		return c.hostIP[node], c.agentAddr[node], l.Addr()
+	}
+	c.hostIP[node] = fmt.Sprintf("127.0.1.%d", len(c.hostIP)+1)
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	c.agentAddr[node] = pl.Addr().String()
+	_ = pl.Close()
+	l, err := simhost.NewLink(c.agentAddr[node])
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	l.Allow = func(from net.Addr) bool { return c.peerAllowed(node, from) }
+	c.peerLinks[node] = l
+	return c.hostIP[node], c.agentAddr[node], l.Addr()
+}
+
+// WatchdogReset says the host's watchdog reset it, and when.
+func (c *Cluster) WatchdogReset(node string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(c.Dir, "sim", node+".watchdog-reset"))
+	return string(data), err == nil
+}
 
 func (c *Cluster) proxyOf(node string) *simhost.Link {
 	c.tb.Helper()
@@ -287,9 +400,13 @@ func (c *Cluster) StopAll() {
 // StartController starts cmd/manager.
 func (c *Cluster) StartController(args ...string) {
 	c.tb.Helper()
-	argv := append([]string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--self-fence-wait=" + c.Timing.SelfFenceWait.String(), "--primary-wait=" + c.Timing.PrimaryWait.String(),
-		"--allowed-disks=*=/dev/mapper/*"}, args...)
+	argv := []string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--watchdog-timeout=" + c.Timing.Watchdog.String(), "--primary-wait=" + c.Timing.PrimaryWait.String(),
+		"--allowed-disks=*=/dev/mapper/*"}
+	if c.Timing.SelfFenceWait > 0 {
+		argv = append(argv, "--self-fence-wait="+c.Timing.SelfFenceWait.String())
+	}
+	argv = append(argv, args...)
 	c.start("manager", argv...)
 }
 
@@ -331,13 +448,19 @@ func (c *Cluster) PID(name string) int {
 }
 
 // StartAgent (re)starts a host's node agent.
+// Its watchdog is the host's (a Timing.Watchdog of 0 runs it without), its
+// peer line the cluster's simulated network.
 func (c *Cluster) StartAgent(node string) {
 	c.tb.Helper()
+	ip, listen, published := c.peerSetup(node)
 	c.startWith(node+"-agent", c.hostKubeconfig(node), filepath.Join(c.Bin, "nodeagent"), "--node", node, "--namespace", c.Namespace,
 		"--sim-disk-root", c.DiskRoot(), "--boot-id-file", filepath.Join(c.Dir, "sim", node+".boot_id"),
 		"--cri-endpoint", "unix://"+filepath.Join(c.HostDir(node), "cri.sock"),
 		"--lease-duration="+c.Timing.LeaseDuration.String(), "--renew-interval="+c.Timing.Renew.String(),
-		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0", "--allowed-disks=*=/dev/mapper/*")
+		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0", "--allowed-disks=*=/dev/mapper/*",
+		"--watchdog-timeout="+c.Timing.Watchdog.String(), "--watchdog-device=unix://"+filepath.Join(c.HostDir(node), "watchdog.sock"),
+		"--peer-tls-dir="+filepath.Join(c.Dir, "peer-tls"), "--peer-listen="+listen, "--peer-address="+published,
+		"--sim-peer-source="+ip, "--peer-timeout=500ms")
 }
 
 // PauseAgent stops a host's agent with SIGSTOP (a slow host); ResumeAgent

@@ -37,7 +37,9 @@ import (
 	"github.com/hamon-ha/hamon/nodeagent/lease"
 	"github.com/hamon-ha/hamon/nodeagent/multipath"
 	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
+	"github.com/hamon-ha/hamon/nodeagent/peer"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
+	"github.com/hamon-ha/hamon/nodeagent/watchdog"
 )
 
 // Version is the agent's version, reported in HANode.
@@ -76,6 +78,18 @@ type Agent struct {
 	AllowedDisks *hav1alpha1.DiskAllowList
 	Timing       lease.Timing
 	Now          func() time.Time
+	// Watchdog is the host's watchdog, fed while the agent is healthy (see
+	// lease.Timing.Decide); nil: none.
+	Watchdog watchdog.Device
+	// Peers asks the agents of the other hosts whether they can renew; nil:
+	// no peer check (every unprotected server stops at the self-fence
+	// deadline, as when no peer answers).
+	Peers *peer.Client
+	// PeerAddress is where this agent answers its peers, written in its
+	// HANode for them to find.
+	PeerAddress string
+	// PeerListen is where and how it answers them; Listen "": it does not.
+	PeerListen PeerServer
 
 	// lease is the node's Lease as the last renewal's answer returned it;
 	// it belongs to the Heartbeat loop (one goroutine).
@@ -89,9 +103,19 @@ type Agent struct {
 	// (Reconcile and the patrol goroutines).
 	reportMu sync.Mutex
 
-	mu         sync.Mutex
-	lastRenew  time.Time
-	selfFenced bool
+	mu        sync.Mutex
+	lastRenew time.Time
+	// renewFailed says the last renewal attempt failed (or none was made
+	// yet): the agent then tells a peer that asks that it cannot renew, and
+	// its next successful renewal re-acquires the Lease (acquireTime), so
+	// that the controller starts no unprotected server here for two watchdog
+	// timeouts (a peer may still be running it on this agent's word).
+	renewFailed bool
+	// confirmed is when each peer last confirmed it cannot renew either.
+	confirmed map[string]time.Time
+	// selfStops are the unprotected servers being stopped (false) or
+	// stopped (true) here since the self-fence deadline passed.
+	selfStops map[string]bool
 	// localStops are stops the agent made on its own while the API server
 	// was out of reach, by server key, not yet reported.
 	localStops map[string]localStop
@@ -460,6 +484,10 @@ func (a *Agent) updateHANode(ctx context.Context, mutate func(*hav1alpha1.HANode
 		before := hn.DeepCopy()
 		hn.Status.AgentVersion, hn.Status.BootID = Version, a.BootID
 		hn.Status.ReservationKey = fmt.Sprintf("%016x", uint64(a.Key))
+		hn.Status.PeerAddress, hn.Status.WatchdogTimeout = a.PeerAddress, nil
+		if a.Watchdog != nil {
+			hn.Status.WatchdogTimeout = &metav1.Duration{Duration: a.Watchdog.Timeout()}
+		}
 		if hn.Status.Fencing == "" {
 			hn.Status.Fencing = hav1alpha1.FencingNone
 		}
@@ -473,13 +501,14 @@ func (a *Agent) updateHANode(ctx context.Context, mutate func(*hav1alpha1.HANode
 	return errors.New("HANode kept changing under the agent")
 }
 
-// Heartbeat renews the node's Lease every Timing.Renew until ctx ends, and
-// self-fences when the renewals have failed for Timing.SelfFence. It is a
+// Heartbeat renews the node's Lease every Timing.Renew until ctx ends.
+// Past the self-fence deadline without a renewal it asks its peers and
+// stops the unprotected servers they do not cover (isolate). It is a
 // manager Runnable.
 func (a *Agent) Heartbeat(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
 	a.mu.Lock()
-	a.lastRenew = a.now()
+	a.lastRenew, a.renewFailed = a.now(), true
 	a.mu.Unlock()
 	if err := a.updateHANode(ctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
 		log.Error(err, "Writing HANode")
@@ -487,27 +516,8 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 	tick := time.NewTicker(a.Timing.Renew)
 	defer tick.Stop()
 	for {
-		// Stops made without the controller are reported before the
-		// renewal that follows them: a controller that sees the renewal has
-		// the report too (it waits for a renewal before it takes a server's
-		// exit 0 as a normal end). No renewal while one is unreported.
-		if !a.reportLocalStops(ctx) {
-			log.Info("Not renewing the Lease: a stop made without the controller is not reported yet")
-		} else if err := a.renew(ctx); err != nil {
-			log.Error(err, "Renewing the node Lease")
-		} else {
-			a.mu.Lock()
-			a.lastRenew, a.selfFenced = a.now(), false
-			a.mu.Unlock()
-		}
-		a.mu.Lock()
-		mustFence := a.Timing.MustSelfFence(a.now(), a.lastRenew) && !a.selfFenced
-		if mustFence {
-			a.selfFenced = true
-		}
-		a.mu.Unlock()
-		if mustFence {
-			a.selfFence(ctx)
+		if a.heartbeat(ctx) != nil {
+			a.isolate(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -515,6 +525,29 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// heartbeat makes one renewal attempt and records its outcome.
+func (a *Agent) heartbeat(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
+	// Stops made without the controller are reported before the renewal
+	// that follows them: a controller that sees the renewal has the report
+	// too (it waits for a renewal before it takes a server's exit 0 as a
+	// normal end). No renewal while one is unreported.
+	var err error
+	if !a.reportLocalStops(ctx) {
+		err = errors.New("a stop made without the controller is not reported yet")
+		log.Info("Not renewing the Lease: a stop made without the controller is not reported yet")
+	} else if err = a.renew(ctx); err != nil {
+		log.Error(err, "Renewing the node Lease")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.renewFailed = err != nil
+	if err == nil {
+		a.lastRenew, a.confirmed, a.selfStops = a.now(), nil, nil
+	}
+	return err
 }
 
 // renew renews the node's Lease from the Lease its own last renewal
@@ -528,6 +561,13 @@ func (a *Agent) renew(ctx context.Context) error {
 	defer cancel()
 	now := metav1.NewMicroTime(a.now())
 	dur := int32(a.Timing.Duration / time.Second) //nolint:gosec // seconds of a lease fit
+	// After a failed attempt (or at start) this agent may have told a peer
+	// it cannot renew: the renewal re-acquires the Lease, and the
+	// controller starts no unprotected server here until the Lease has been
+	// held for two watchdog timeouts.
+	a.mu.Lock()
+	reacquire := a.renewFailed
+	a.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		l := a.lease
 		if l == nil {
@@ -550,6 +590,9 @@ func (a *Agent) renew(ctx context.Context) error {
 		}
 		l = l.DeepCopy()
 		l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &a.Node, &dur, &now
+		if reacquire {
+			l.Spec.AcquireTime = &now
+		}
 		err := a.Client.Update(ctx, l)
 		if err == nil {
 			a.lease = l // the API server's answer: the next renewal starts from it
@@ -570,30 +613,6 @@ func (a *Agent) apiReader() client.Reader {
 	return a.Client
 }
 
-// selfFence stops, through the container runtime (the API server may be
-// gone), every server active here that no disk reservation protects: the
-// controller will start it elsewhere once the Lease expires.
-func (a *Agent) selfFence(ctx context.Context) {
-	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
-	log.Info("Lease not renewed before the self-fence deadline: stopping unprotected active servers", "deadline", a.Timing.SelfFence)
-	var list hav1alpha1.HAServerList
-	if err := a.Client.List(ctx, &list); err != nil { // served from the cache when the API is away
-		log.Error(err, "Listing HAServers for self-fencing")
-		return
-	}
-	for i := range list.Items {
-		s := &list.Items[i]
-		if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) > 0 {
-			continue
-		}
-		if err := a.stopServer(ctx, s); err != nil {
-			log.Error(err, "Self-fencing: stopping the server failed", "haserver", s.Name)
-			continue
-		}
-		a.noteLocalStop(s, hav1alpha1.LocalStopSelfFence)
-	}
-}
-
 // localStop is a stop the agent made on its own, to be reported.
 type localStop struct {
 	uid  types.UID
@@ -605,6 +624,10 @@ type localStop struct {
 func (a *Agent) noteLocalStop(s *hav1alpha1.HAServer, why hav1alpha1.LocalStopReason) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.noteLocalStopLocked(s, why)
+}
+
+func (a *Agent) noteLocalStopLocked(s *hav1alpha1.HAServer, why hav1alpha1.LocalStopReason) {
 	if a.localStops == nil {
 		a.localStops = map[string]localStop{}
 	}
@@ -664,6 +687,16 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if err := mgr.Add(manager.RunnableFunc(a.Heartbeat)); err != nil {
 		return err
+	}
+	if a.Watchdog != nil {
+		if err := mgr.Add(manager.RunnableFunc(a.FeedWatchdog)); err != nil {
+			return err
+		}
+	}
+	if a.PeerListen.Listen != "" {
+		if err := mgr.Add(manager.RunnableFunc(a.ServePeers(a.PeerListen))); err != nil {
+			return err
+		}
 	}
 	if err := mgr.Add(manager.RunnableFunc(a.DeviceReport(5 * a.Timing.Renew))); err != nil {
 		return err

@@ -87,14 +87,13 @@ func (w *Watchdog) serve(c net.Conn) {
 		return
 	}
 	magic := false
-	buf := make([]byte, 64)
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
+		b, err := r.ReadByte()
+		if err == nil {
 			w.mu.Lock()
 			w.deadline = time.Now().Add(w.timeout)
 			w.mu.Unlock()
-			magic = buf[n-1] == 'V'
+			magic = b == 'V'
 		}
 		if err != nil {
 			w.closed(magic)
@@ -151,7 +150,7 @@ func peerPID(c net.Conn) int {
 	}
 	pid := 0
 	_ = raw.Control(func(fd uintptr) {
-		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil { //nolint:gosec // fd fits an int
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
 			pid = int(cred.Pid)
 		}
 	})

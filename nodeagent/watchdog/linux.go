@@ -35,7 +35,7 @@ func OpenLinux(path string, timeout time.Duration) (*Linux, error) {
 	if secs < 1 {
 		secs = 1
 	}
-	fd := int(f.Fd()) //nolint:gosec // a file descriptor fits an int
+	fd := int(f.Fd())
 	if err := unix.IoctlSetPointerInt(fd, unix.WDIOC_SETTIMEOUT, secs); err != nil {
 		_ = disarm(f)
 		return nil, fmt.Errorf("setting the watchdog timeout of %s to %ds: %w", path, secs, err)

@@ -280,8 +280,11 @@ func (h *harness) values(tag string) string {
 		"sharedDisks": map[string]any{"allowed": []string{"*=/dev/mapper/*"}},
 		"agent": map[string]any{
 			"imageRepository": "localhost/hamon-nodeagent",
-			// The agent acts for simulated hosts: never terminate this machine's OS.
+			// The agent acts for simulated hosts: never terminate this machine's OS,
+			// nor arm its watchdog (the simulated hosts of make test-e2e prove the
+			// watchdog; here it would reset the machine the tests run on).
 			"osAction": "none",
+			"watchdog": map[string]any{"enabled": false, "device": "/dev/watchdog", "timeout": "10s"},
 			"extraArgs": []string{"--sim-disk-root=/var/lib/hamon-sim/disks",
 				"--boot-id-file=/var/lib/hamon-sim/boot_id"},
 			"extraVolumes": []any{map[string]any{"name": "hamon-sim",
