@@ -2,7 +2,8 @@
 # make demo: a local control plane, the hamon controller, three simulated
 # hosts (a node agent + a kubelet-lite each) sharing a simulated SAN disk,
 # and live switchovers: a server crash, a planned swap back, a host loss, a
-# partition of the active host from the API server.
+# partition of the active host from the API server; then an API-server
+# outage that stops nothing.
 # In a terminal it leaves everything running until Ctrl-C; without one (CI)
 # it cleans up and exits 0 by itself.
 set -euo pipefail
@@ -43,6 +44,7 @@ spec:
         env: [{name: HAMON_SIM_DISK_ROOT, value: $RUN/disks}]
 EOF
 $K apply -f "$RUN/db.yaml"
+
 
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   local limit=$1 what=$2; shift 2
@@ -109,6 +111,40 @@ bin/hamon-sim disk --disk-root "$RUN/disks"
 note "\$ bin/hamon-sim partition --node node-b --state $RUN/sim --heal"
 bin/hamon-sim partition --node node-b --state "$RUN/sim" --heal
 
+say "Fault 4: kube-apiserver stopped for 20 s (a control-plane upgrade): no agent can renew its Lease"
+note "web: Server mode, two hosts, no shared disk: only its agent's stop (or the host watchdog) keeps it from running twice"
+cat > "$RUN/web.yaml" <<EOF
+apiVersion: ha.hamon.io/v1alpha1
+kind: HAServer
+metadata: {name: web, namespace: default}
+spec:
+  mode: Server
+  hosts: [{node: node-c}, {node: node-b}]
+  template:
+    spec:
+      containers:
+      - name: server
+        image: web
+        command: [/bin/sh, -c, "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+EOF
+$K apply -f "$RUN/web.yaml"
+web_on() { [ "$($K get haserver web -o jsonpath='{.status.activeNode}/{.status.phase}/{.status.standbyNodes}')" = "$1" ]; }
+wait_for 30 "web Online on node-c with its standby" web_on "node-c/Online/node-b"
+web_pid() { cat "$RUN/sim/node-c/default_$($K get haserver web -o jsonpath='{.status.hosts[0].pod}').pid"; }
+switchovers() { $K get haservers -o jsonpath='{range .items[*]}{.metadata.name}={.status.switchovers[*].cause} {end}'; }
+before_pid=$(web_pid); before_sw=$(switchovers)
+note "\$ hack/control-plane.sh restart-apiserver 20"
+"$ROOT/hack/control-plane.sh" restart-apiserver 20 >/dev/null
+note "the agents asked each other (mutual TLS, not through the API server): every peer confirmed it could not renew either, so it was an outage, not isolation"
+sleep 8
+$K get haservers -o wide
+if [ "$(web_pid)" = "$before_pid" ] && [ "$(switchovers)" = "$before_sw" ] && web_on "node-c/Online/node-b"; then
+  printf '%sAPI server away 20 s: 0 stops, 0 switchovers%s (web, without a disk, kept pid %s; db kept its reservation)\n' "$G" "$N" "$before_pid"
+else
+  echo "${Y}web was stopped or something switched over during the outage: pid $before_pid -> $(web_pid), switchovers $before_sw -> $(switchovers)${N}"
+  exit 1
+fi
+
 say "The story, as kubectl describe tells it"
 $K describe haserver db | sed -n '/^Status:/,$p' | grep -E 'Active Node|Cause|From|To:|Result|Reason|Message' | head -30
 
@@ -119,11 +155,11 @@ if [ -t 0 ] && [ -t 1 ]; then
   echo "  A=\$($K get haserver db -o jsonpath='{.status.activeNode}')     # the active host"
   echo "  bin/hamon-sim kill --node \$A --state $RUN/sim                 # crash the active server (--signal TERM: it ends normally)"
   echo "  bin/hamon-sim down --node \$A --state $RUN/sim                 # host failure: agent, kubelet-lite and servers die"
-  echo "  bin/hamon-sim pause --node \$A --state $RUN/sim                # a slow host (SIGSTOP its agent); resume brings it back"
+  echo "  bin/hamon-sim pause --node \$A --state $RUN/sim                # a hung agent (SIGSTOP): its watchdog resets the host after 3 s"
   echo "  bin/hamon-sim partition --node \$A --state $RUN/sim            # cut the host off from the API server (--heal to reconnect)"
   echo "  bin/hamon-sim path --node \$A --disk-root $RUN/disks --port p2 # fail a path (--reinstate to bring it back)"
   echo "  bin/hamon-sim restart --process manager --state $RUN/sim --down 2s  # the controller killed and started again"
-  echo "  HAMON_RUN_DIR=$HAMON_RUN_DIR HAMON_APISERVER_PORT=$HAMON_APISERVER_PORT hack/control-plane.sh restart-apiserver 6   # API server away 6 s"
+  echo "  HAMON_RUN_DIR=$HAMON_RUN_DIR HAMON_APISERVER_PORT=$HAMON_APISERVER_PORT hack/control-plane.sh restart-apiserver 40  # API server away 40 s: nothing stops"
   echo "  bin/hamon-sim disk --disk-root $RUN/disks                      # who holds and who writes the disk"
   echo "  logs: $RUN/logs"
   echo "Ctrl-C stops everything."

@@ -40,6 +40,8 @@ type world struct {
 	s  *hav1alpha1.HAServer
 	// pods remembers pod names by server/node (podNamed).
 	pods map[string]string
+	// rebooted is when the soak last rebooted each host.
+	rebooted map[string]time.Time
 }
 
 func newWorld(t *testing.T, prefix string, hosts int) *world {

@@ -3,24 +3,54 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
-	"github.com/hamon-ha/hamon/controllers/hotstandby"
+	"github.com/hamon-ha/hamon/hack/simcluster"
 	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
-// TestSoak injects random faults into three hosts running one server with a
-// shared disk and checks, after each, the two invariants: the server
-// converges to one active host, and from the first write of the new active
-// on, nobody else writes the disk. HAMON_SOAK_SEED replays a run;
-// HAMON_SOAK_STEPS sets its length (default 40).
+// soakServer is one server of the soak and the log that tells who wrote:
+// its shared disk's write log, or (without a disk) its own.
+type soakServer struct {
+	name, disk string
+	mode       hav1alpha1.ServerMode
+}
+
+var soakServers = []soakServer{
+	{"db", "mpatha", hav1alpha1.ModeServer},
+	{"mon", "mpathb", hav1alpha1.ModeMonitor},
+	{"web", "", hav1alpha1.ModeServer},
+	{"mweb", "", hav1alpha1.ModeMonitor},
+}
+
+// The faults, each a kind of TestSoak's report.
+var soakFaults = []string{"crash", "pod-delete", "agent-kill", "agent-stop", "partition", "isolate",
+	"api-restart", "controller-kill", "path-loss", "swap", "host-loss"}
+
+// TestSoak injects random faults into three simulated hosts running four
+// servers (Server and Monitor mode, with and without a shared disk) and
+// checks, after each, that every server settles (Online, nothing in
+// progress) and that no two copies of a server were active at once: from
+// the first write of a server's current active copy on (its disk's write
+// log, or its own), nobody else wrote. It prints the seed, the faults
+// tried by kind and the violations. HAMON_SOAK_SEED replays a run;
+// HAMON_SOAK_STEPS sets its length (default 40; the README's figures are
+// from a run of 1,000).
 func TestSoak(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("HAMON_SOAK_SEED"), 10, 64); err == nil {
@@ -32,145 +62,351 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak seed %d (HAMON_SOAK_SEED=%d replays it), %d steps", seed, seed, steps)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	w := newWorld(t, "soak", 3)
-	w.server(nil)
-	w.waitOnline(w.node(0), 60*time.Second)
-	for step := range steps {
-		s := w.get()
-		active := s.Status.ActiveNode
-		before, err := w.sc.Disk("mpatha").Writes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fault := rng.IntN(7)
-		pause := time.Duration(1000+rng.IntN(5000)) * time.Millisecond
-		var what string
-		switch fault {
-		case 0:
-			what = "crash the active server on " + active
-			w.sc.KillServer(active, w.ns, w.pod(active), syscall.SIGKILL)
-		case 1:
-			what = "host loss of " + active + ", then its reboot"
-			w.sc.HostDown(active)
-			w.waitNewActive(active)
-			w.sc.RebootHost(active)
-		case 2:
-			what = fmt.Sprintf("pause the agent of %s for %s", active, pause)
-			w.sc.PauseAgent(active)
-			time.Sleep(pause)
-			w.sc.ResumeAgent(active)
-		case 3:
-			what = fmt.Sprintf("partition %s for %s, then its reboot", active, pause)
-			w.sc.Partition(active)
-			time.Sleep(pause)
-			w.sc.Heal(active)
-			w.sc.RebootHost(active)
-		case 4:
-			what = "planned swap"
-			id := fmt.Sprintf("soak-%d", step)
-			w.request(hav1alpha1.ActionSwap, id)
-			testenv.Eventually(t, 30*time.Second, id+" answered", func() bool {
-				last := w.get().Status.LastRequest
-				return last != nil && last.ID == id
-			})
-		case 5:
-			what = "kill and restart the controller"
-			w.sc.Kill("manager")
-			time.Sleep(pause / 2)
-			w.sc.StartController()
-		case 6:
-			what = "fail then reinstate a path of " + active
-			w.sc.FailPath(active, "mpatha", "p2", true)
-			time.Sleep(pause)
-			w.sc.FailPath(active, "mpatha", "p2", false)
-		}
-		t.Logf("step %d: %s", step, what)
-		// Converge: one Online active, the other live hosts standby again.
-		testenv.Eventually(t, 90*time.Second, fmt.Sprintf("step %d (%s): one active again", step, what), func() bool {
-			c := w.get()
-			if c.Status.Phase == hav1alpha1.PhaseWaiting {
-				// A wait state needs an operator: monact, as one would give.
-				w.requestNode(hav1alpha1.ActionAct, fmt.Sprintf("soak-act-%d-%d", step, time.Now().UnixNano()), "")
-			}
-			return c.Status.Phase == hav1alpha1.PhaseOnline && c.Status.Switchover == nil
-		})
-		w.bringBackStandbys(step)
-		time.Sleep(time.Second)
-		w.noOverlapSince(len(before), what)
+	w := &world{t: t, sc: simcluster.Start(t, env, simcluster.FastTiming), ns: "e2e-soak"}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// waitNewActive waits until a host other than old is Online.
-func (w *world) waitNewActive(old string) {
-	w.t.Helper()
-	testenv.Eventually(w.t, 60*time.Second, "a new active after "+old, func() bool {
-		c := w.get()
-		return c.Status.Phase == hav1alpha1.PhaseOnline && c.Status.ActiveNode != old && c.Status.ActiveNode != ""
+	w.sc.StartController()
+	for i := range 3 {
+		w.sc.StartHost(w.node(i))
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.dump()
+		}
 	})
-}
-
-// bringBackStandbys puts every live host that is not a standby back in
-// service, as an operator would: a fenced host is rebooted (it then rejoins
-// by itself), a failed or stopped one is asked back with monbegin.
-func (w *world) bringBackStandbys(step int) {
-	w.t.Helper()
-	c := w.get()
-	for _, h := range c.Status.Hosts {
-		if h.Node == c.Status.ActiveNode || h.State == hav1alpha1.HostStandby || !h.Alive {
-			continue
+	for _, s := range soakServers {
+		w.soakServer(s)
+	}
+	for _, s := range soakServers {
+		w.waitOnlineNamed(s.name, w.node(0), 90*time.Second)
+	}
+	tried := map[string]int{}
+	var violations []string
+	start := time.Now()
+	for step := range steps {
+		marks := w.soakMarks()
+		fault := soakFaults[rng.IntN(len(soakFaults))]
+		s := soakServers[rng.IntN(len(soakServers))]
+		what := w.inject(rng, fault, s, step)
+		tried[fault]++
+		t.Logf("step %d: %s", step, what)
+		if v := w.settle(step, what); v != "" {
+			violations = append(violations, v)
 		}
-		id := fmt.Sprintf("soak-begin-%d-%s", step, h.Node)
-		if h.State == hav1alpha1.HostFenced {
-			w.t.Logf("step %d: %s is fenced: rebooting it", step, h.Node)
-			w.sc.RebootHost(h.Node)
-		} else {
-			w.requestNode(hav1alpha1.ActionBegin, id, h.Node)
+		for _, s := range soakServers {
+			if v := w.oneActiveSince(s, marks[s.name], what); v != "" {
+				violations = append(violations, v)
+			}
 		}
-		tries := 0
-		asked := time.Now()
-		testenv.Eventually(w.t, 60*time.Second, "step "+strconv.Itoa(step)+": "+h.Node+" back as standby", func() bool {
-			c := w.get()
-			if last := c.Status.LastRequest; last != nil && last.ID == id && last.Outcome == hav1alpha1.RequestRefused {
-				// Any other refusal (AlreadyRunning: a swapped-out active
-				// is on its way back as standby) leaves the wait to tell.
-				if last.Reason == hotstandby.ReasonSwitchoverInProgress && time.Since(asked) > time.Second {
-					// Refused while a switchover ran: ask again, as an operator would.
-					tries++
-					id = fmt.Sprintf("soak-begin-%d-%s-%d", step, h.Node, tries)
-					w.requestNode(hav1alpha1.ActionBegin, id, h.Node)
-					asked = time.Now()
-				}
+		if len(violations) > 0 {
+			break
+		}
+	}
+	kinds := slices.Sorted(func(yield func(string) bool) {
+		for k := range tried {
+			if !yield(k) {
+				return
 			}
-			for _, x := range c.Status.Hosts {
-				if x.Node == h.Node {
-					// Back in service: as a standby, or already the active
-					// again if a late-noticed fault moved the server to it.
-					return x.State == hav1alpha1.HostStandby || (x.Node == c.Status.ActiveNode && c.Status.Phase == hav1alpha1.PhaseOnline)
-				}
-			}
-			return false
-		})
+		}
+	})
+	var counts []string
+	total := 0
+	for _, k := range kinds {
+		counts = append(counts, fmt.Sprintf("%s %d", k, tried[k]))
+		total += tried[k]
+	}
+	t.Logf("soak seed %d: %d faults in %s (%s); violations: %d", seed, total, time.Since(start).Round(time.Second),
+		strings.Join(counts, ", "), len(violations))
+	for _, v := range violations {
+		t.Error(v)
 	}
 }
 
-// noOverlapSince checks the writes since index from: once the current
-// active wrote, nobody else did.
-func (w *world) noOverlapSince(from int, what string) {
+// soakServer creates one of the soak's servers on the three hosts.
+func (w *world) soakServer(s soakServer) {
 	w.t.Helper()
-	writes, err := w.sc.Disk("mpatha").Writes()
-	if err != nil {
+	mutate := func(spec *hav1alpha1.HAServerSpec) {
+		spec.Mode = s.mode
+		if s.mode == hav1alpha1.ModeMonitor {
+			// Monitor mode: the patrol is what notices a crash.
+			spec.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}, Interval: "1s", Timeout: "500ms"}
+		}
+	}
+	if s.disk != "" {
+		w.serverNamed(s.name, s.disk, mutate)
+		return
+	}
+	srv := w.disklessServer(s.name)
+	cur := w.getNamed(srv.Name)
+	mutate(&cur.Spec)
+	if err := env.Client.Update(context.Background(), cur); err != nil {
 		w.t.Fatal(err)
 	}
-	active := w.get().Status.ActiveNode
+}
+
+// soakMarks is where each server's log stands before a fault.
+func (w *world) soakMarks() map[string]int {
+	w.t.Helper()
+	out := map[string]int{}
+	for _, s := range soakServers {
+		out[s.name] = len(w.soakWriters(s))
+	}
+	return out
+}
+
+// soakWriters is the server's log as the node of each write, in order.
+func (w *world) soakWriters(s soakServer) []string {
+	w.t.Helper()
+	var out []string
+	if s.disk != "" {
+		writes, err := w.sc.Disk(s.disk).Writes()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for _, x := range writes {
+			out = append(out, x.Nexus.Initiator)
+		}
+		return out
+	}
+	data, _ := os.ReadFile(filepath.Join(w.sc.Dir, "applog-"+s.name))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			out = append(out, f[0])
+		}
+	}
+	return out
+}
+
+// oneActiveSince checks the server's log since from: once its current
+// active copy wrote, nobody else did. "" when it holds.
+func (w *world) oneActiveSince(s soakServer, from int, what string) string {
+	w.t.Helper()
+	time.Sleep(300 * time.Millisecond) // a few writes of the current active
+	active := w.getNamed(s.name).Status.ActiveNode
 	seen := false
-	for _, x := range writes[from:] {
-		if x.Nexus.Initiator == active {
+	for _, n := range w.soakWriters(s)[from:] {
+		if n == active {
 			seen = true
 			continue
 		}
 		if seen {
-			w.t.Fatalf("after %s: %s wrote at %s after the active %s had started writing: two writers",
-				what, x.Nexus.Initiator, x.Time.Format("15:04:05.000"), active)
+			return fmt.Sprintf("after %s: %s: %s wrote after the active %s had started writing: two active copies", what, s.name, n, active)
 		}
+	}
+	return ""
+}
+
+// inject carries out one fault and says what it was.
+func (w *world) inject(rng *rand.Rand, fault string, s soakServer, step int) string {
+	w.t.Helper()
+	srv := w.getNamed(s.name)
+	active := srv.Status.ActiveNode
+	host := w.node(rng.IntN(3))
+	d := time.Duration(500+rng.IntN(5500)) * time.Millisecond
+	switch fault {
+	case "crash":
+		if pod := w.podNamed2(s.name, active); pod != "" && w.sc.ServerPID(active, w.ns, pod) != 0 {
+			w.sc.KillServer(active, w.ns, pod, syscall.SIGKILL)
+		}
+		return fmt.Sprintf("crash of %s on %s", s.name, active)
+	case "pod-delete":
+		// The manual's forced termination: the server ends (Server mode:
+		// its standbys too); an operator starts it again (monbegin).
+		if pod := w.podNamed2(s.name, active); pod != "" {
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: pod}}
+			_ = env.Client.Delete(context.Background(), p)
+			testenv.Eventually(w.t, 90*time.Second, s.name+" ended by the pod's deletion", func() bool {
+				c := w.getNamed(s.name)
+				return c.Status.Phase == hav1alpha1.PhaseStopped || (c.Status.Phase == hav1alpha1.PhaseOnline && c.Status.ActiveNode != active)
+			})
+			if w.getNamed(s.name).Status.Phase == hav1alpha1.PhaseStopped {
+				w.requestNamed(s.name, hav1alpha1.ActionBegin, fmt.Sprintf("soak-begin-%d", step), "")
+			}
+		}
+		return fmt.Sprintf("deletion of %s's active pod on %s", s.name, active)
+	case "agent-kill":
+		w.sc.Kill(host + "-agent")
+		time.Sleep(d / 3)
+		w.sc.StartAgent(host)
+		return fmt.Sprintf("agent of %s killed, back after %s", host, (d / 3).Round(time.Millisecond))
+	case "agent-stop":
+		w.sc.PauseAgent(host)
+		time.Sleep(d)
+		// Past the watchdog's timeout the host was reset and the agent is
+		// gone: SIGCONT then reaches nobody.
+		_ = syscall.Kill(w.sc.PID(host+"-agent"), syscall.SIGCONT)
+		return fmt.Sprintf("agent of %s stopped (SIGSTOP) for %s", host, d.Round(time.Millisecond))
+	case "partition":
+		w.sc.Partition(host)
+		time.Sleep(d)
+		w.sc.Heal(host)
+		return fmt.Sprintf("%s cut off from the API server for %s", host, d.Round(time.Millisecond))
+	case "isolate":
+		w.sc.Isolate(host)
+		time.Sleep(d)
+		w.sc.Heal(host)
+		return fmt.Sprintf("%s cut off from the API server and its peers for %s", host, d.Round(time.Millisecond))
+	case "api-restart":
+		if err := env.StopAPIServer(); err != nil {
+			w.t.Fatal(err)
+		}
+		time.Sleep(d * 2)
+		if err := env.StartAPIServer(); err != nil {
+			w.t.Fatal(err)
+		}
+		return fmt.Sprintf("API server away for %s", (d * 2).Round(time.Millisecond))
+	case "controller-kill":
+		time.Sleep(d / 4) // at any moment of what the last step left
+		w.sc.Kill("manager")
+		time.Sleep(d / 4)
+		w.sc.StartController()
+		return "controller killed and started again"
+	case "path-loss":
+		disk := "mpatha"
+		if rng.IntN(2) == 0 {
+			disk = "mpathb"
+		}
+		w.sc.FailPath(host, disk, "p2", true)
+		time.Sleep(d)
+		w.sc.FailPath(host, disk, "p2", false)
+		return fmt.Sprintf("path p2 of %s to %s lost for %s", host, disk, d.Round(time.Millisecond))
+	case "swap":
+		w.requestNamed(s.name, hav1alpha1.ActionSwap, fmt.Sprintf("soak-swap-%d", step), "")
+		return "planned swap of " + s.name
+	case "host-loss":
+		w.sc.HostDown(host)
+		time.Sleep(d)
+		w.sc.RebootHost(host)
+		return fmt.Sprintf("host loss of %s, rebooted after %s", host, d.Round(time.Millisecond))
+	}
+	w.t.Fatalf("unknown fault %s", fault)
+	return ""
+}
+
+// podNamed2 is the server's pod on node as its status records it now.
+func (w *world) podNamed2(name, node string) string {
+	for _, h := range w.getNamed(name).Status.Hosts {
+		if h.Node == node {
+			return h.Pod
+		}
+	}
+	return ""
+}
+
+func (w *world) requestNamed(name string, action hav1alpha1.RequestAction, id, node string) {
+	w.t.Helper()
+	cur := w.getNamed(name)
+	cur.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action, Node: node}
+	_ = env.Client.Update(context.Background(), cur) // a conflict loses the request: the settle loop asks again
+}
+
+// settle brings the cluster back to service as an operator would (a
+// reset, fenced or lost host rebooted; a failed or stopped host begun
+// again; a waiting server acted), and waits until every server is Online
+// with nothing in progress. "" when it does in time.
+func (w *world) settle(step int, what string) string {
+	w.t.Helper()
+	deadline := time.Now().Add(150 * time.Second)
+	asked := map[string]time.Time{}
+	for time.Now().Before(deadline) {
+		for i := range 3 {
+			n := w.node(i)
+			// A rebooted host needs a moment before the servers' status says
+			// it is back.
+			if time.Since(w.rebooted[n]) > 15*time.Second && w.hostNeedsReboot(n) {
+				if w.rebooted == nil {
+					w.rebooted = map[string]time.Time{}
+				}
+				w.rebooted[n] = time.Now()
+				w.t.Logf("step %d: %s is down, reset or fenced: rebooting it", step, n)
+				w.sc.RebootHost(n)
+				w.clearReset(n)
+			}
+		}
+		settled := true
+		for _, s := range soakServers {
+			c := w.getNamed(s.name)
+			switch {
+			case c.Status.Phase == hav1alpha1.PhaseWaiting:
+				settled = false
+				w.askOnce(asked, s.name, hav1alpha1.ActionAct, "", step)
+			case c.Status.Phase == hav1alpha1.PhaseStopped:
+				settled = false
+				w.askOnce(asked, s.name, hav1alpha1.ActionBegin, "", step)
+			case c.Status.Phase != hav1alpha1.PhaseOnline || c.Status.Switchover != nil:
+				settled = false
+			default:
+				for _, h := range c.Status.Hosts {
+					if h.Alive && h.Node != c.Status.ActiveNode && (h.State == hav1alpha1.HostFailed || h.State == hav1alpha1.HostStopped) {
+						settled = false
+						w.askOnce(asked, s.name, hav1alpha1.ActionBegin, h.Node, step)
+					}
+				}
+			}
+		}
+		if settled {
+			return ""
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var states []string
+	for _, s := range soakServers {
+		c := w.getNamed(s.name)
+		states = append(states, fmt.Sprintf("%s %s on %q", s.name, c.Status.Phase, c.Status.ActiveNode))
+	}
+	sort.Strings(states)
+	return fmt.Sprintf("after %s: not settled in 150 s: %s", what, strings.Join(states, "; "))
+}
+
+// askOnce writes an operator request for a server, again only after a
+// while (the controller may refuse it while something is in progress).
+func (w *world) askOnce(asked map[string]time.Time, name string, action hav1alpha1.RequestAction, node string, step int) {
+	key := name + "/" + string(action) + "/" + node
+	if at, ok := asked[key]; ok && time.Since(at) < 5*time.Second {
+		return
+	}
+	asked[key] = time.Now()
+	w.requestNamed(name, action, fmt.Sprintf("soak-%d-%s-%s-%d", step, strings.ToLower(string(action)), node, time.Now().UnixNano()), node)
+}
+
+// hostNeedsReboot: its watchdog reset it, its processes are gone, or a
+// server records it fenced.
+func (w *world) hostNeedsReboot(n string) bool {
+	if _, reset := w.sc.WatchdogReset(n); reset {
+		return true
+	}
+	if w.sc.PID(n+"-host") == 0 || w.sc.PID(n+"-agent") == 0 || !processAlive(w.sc.PID(n+"-host")) || !processAlive(w.sc.PID(n+"-agent")) {
+		return true
+	}
+	for _, s := range soakServers {
+		for _, h := range w.getNamed(s.name).Status.Hosts {
+			if h.Node == n && h.State == hav1alpha1.HostFenced {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie (Z) is dead: the harness has not reaped it yet.
+	f := strings.Fields(string(data))
+	return len(f) > 2 && f[2] != "Z"
+}
+
+// clearReset moves a host's reset record aside once it is rebooted, so
+// that the next reset is news.
+func (w *world) clearReset(n string) {
+	p := filepath.Join(w.sc.Dir, "sim", n+".watchdog-reset")
+	if _, err := os.Stat(p); err == nil {
+		_ = os.Rename(p, fmt.Sprintf("%s.%d", p, time.Now().UnixNano()))
 	}
 }
