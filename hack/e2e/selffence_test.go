@@ -32,6 +32,12 @@ import (
 // writes its own log; it exits 0 on SIGTERM, as many servers do.
 func (w *world) disklessServer(name string, hosts ...string) *hav1alpha1.HAServer {
 	w.t.Helper()
+	return w.disklessServerWith(name, nil, hosts...)
+}
+
+// disklessServerWith is disklessServer with mutate applied to the spec last.
+func (w *world) disklessServerWith(name string, mutate func(*hav1alpha1.HAServerSpec), hosts ...string) *hav1alpha1.HAServer {
+	w.t.Helper()
 	log := filepath.Join(w.sc.Dir, "applog-"+name)
 	return w.serverNamed(name, "", func(s *hav1alpha1.HAServerSpec) {
 		s.SharedDisks = nil
@@ -44,6 +50,9 @@ func (w *world) disklessServer(name string, hosts ...string) *hav1alpha1.HAServe
 		s.Template.Spec.Containers[0].Command = []string{"/bin/sh", "-c",
 			`trap 'exit 0' TERM; while :; do [ "$(cat "$HAMON_ROLE_FILE" 2>/dev/null)" = active ] && echo "$HAMON_SIM_NODE $(date +%s%N)" >> ` +
 				log + `; sleep 0.05; done`}
+		if mutate != nil {
+			mutate(s)
+		}
 	})
 }
 

@@ -12,16 +12,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/hack/simcluster"
-	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
 // soakServer is one server of the soak and the log that tells who wrote:
@@ -49,8 +50,9 @@ var soakFaults = []string{"crash", "pod-delete", "agent-kill", "agent-stop", "pa
 // the first write of a server's current active copy on (its disk's write
 // log, or its own), nobody else wrote. It prints the seed, the faults
 // tried by kind and the violations. HAMON_SOAK_SEED replays a run;
-// HAMON_SOAK_STEPS sets its length (default 40; the README's figures are
-// from a run of 1,000).
+// HAMON_SOAK_STEPS sets its length in faults (default 40; the README's
+// figures are from a run of 1,000). Faults come one to three at a time,
+// at random moments of a step.
 func TestSoak(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("HAMON_SOAK_SEED"), 10, 64); err == nil {
@@ -84,16 +86,26 @@ func TestSoak(t *testing.T) {
 	tried := map[string]int{}
 	var violations []string
 	start := time.Now()
-	for step := range steps {
+	for step := 0; step < steps; {
 		marks := w.soakMarks()
-		fault := soakFaults[rng.IntN(len(soakFaults))]
-		s := soakServers[rng.IntN(len(soakServers))]
-		what := w.inject(rng, fault, s, step)
-		tried[fault]++
-		t.Logf("step %d: %s", step, what)
+		plan := w.planFaults(rng, step)
+		step += len(plan)
+		var wg sync.WaitGroup
+		whats := make([]string, len(plan))
+		for i, f := range plan {
+			tried[f.kind]++
+			wg.Go(func() {
+				time.Sleep(f.after)
+				whats[i] = w.inject(f)
+			})
+		}
+		wg.Wait()
+		what := strings.Join(whats, " + ")
+		t.Logf("faults %d-%d: %s", step-len(plan), step-1, what)
 		if v := w.settle(step, what); v != "" {
 			violations = append(violations, v)
 		}
+		time.Sleep(300 * time.Millisecond) // a few writes of each current active
 		for _, s := range soakServers {
 			if v := w.oneActiveSince(s, marks[s.name], what); v != "" {
 				violations = append(violations, v)
@@ -137,12 +149,7 @@ func (w *world) soakServer(s soakServer) {
 		w.serverNamed(s.name, s.disk, mutate)
 		return
 	}
-	srv := w.disklessServer(s.name)
-	cur := w.getNamed(srv.Name)
-	mutate(&cur.Spec)
-	if err := env.Client.Update(context.Background(), cur); err != nil {
-		w.t.Fatal(err)
-	}
+	w.disklessServerWith(s.name, mutate)
 }
 
 // soakMarks is where each server's log stands before a fault.
@@ -182,7 +189,6 @@ func (w *world) soakWriters(s soakServer) []string {
 // active copy wrote, nobody else did. "" when it holds.
 func (w *world) oneActiveSince(s soakServer, from int, what string) string {
 	w.t.Helper()
-	time.Sleep(300 * time.Millisecond) // a few writes of the current active
 	active := w.getNamed(s.name).Status.ActiveNode
 	seen := false
 	for _, n := range w.soakWriters(s)[from:] {
@@ -197,32 +203,77 @@ func (w *world) oneActiveSince(s soakServer, from int, what string) string {
 	return ""
 }
 
-// inject carries out one fault and says what it was.
-func (w *world) inject(rng *rand.Rand, fault string, s soakServer, step int) string {
+// soakFault is one planned fault: its kind, its target (a host or a
+// server, with what the status said of it before the step) and when in
+// the step it starts.
+type soakFault struct {
+	kind   string
+	s      soakServer
+	active string // the server's active host before the step
+	pod    string // its pod there
+	host   string
+	d      time.Duration
+	after  time.Duration
+	step   int
+	rng    uint64
+}
+
+// planFaults draws one to three faults to run at once, at random moments
+// of the next two seconds: host faults on distinct hosts, server faults on
+// distinct servers, at most one API-server restart and one controller kill.
+// Everything they need from the API is read now: the API server may be
+// away while they run.
+func (w *world) planFaults(rng *rand.Rand, step int) []soakFault {
 	w.t.Helper()
-	srv := w.getNamed(s.name)
-	active := srv.Status.ActiveNode
-	host := w.node(rng.IntN(3))
-	d := time.Duration(500+rng.IntN(5500)) * time.Millisecond
-	switch fault {
+	hostFault := map[string]bool{"agent-kill": true, "agent-stop": true, "partition": true, "isolate": true,
+		"path-loss": true, "host-loss": true}
+	usedHost, usedServer, usedKind := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	var plan []soakFault
+	for n := 1 + rng.IntN(3); len(plan) < n; {
+		f := soakFault{kind: soakFaults[rng.IntN(len(soakFaults))], s: soakServers[rng.IntN(len(soakServers))],
+			host: w.node(rng.IntN(3)), d: time.Duration(300+rng.IntN(4700)) * time.Millisecond,
+			after: time.Duration(rng.IntN(2000)) * time.Millisecond, step: step + len(plan), rng: rng.Uint64()}
+		switch {
+		case hostFault[f.kind] && usedHost[f.host],
+			!hostFault[f.kind] && usedServer[f.s.name],
+			(f.kind == "api-restart" || f.kind == "controller-kill") && usedKind[f.kind]:
+			continue
+		}
+		usedKind[f.kind] = true
+		if !hostFault[f.kind] {
+			usedServer[f.s.name] = true
+		} else {
+			usedHost[f.host] = true
+		}
+		if c, err := w.tryGet(f.s.name); err == nil {
+			f.active = c.Status.ActiveNode
+			for _, h := range c.Status.Hosts {
+				if h.Node == f.active {
+					f.pod = h.Pod
+				}
+			}
+		}
+		plan = append(plan, f)
+	}
+	return plan
+}
+
+// inject carries out one fault and says what it was. It runs beside the
+// step's other faults: it reads nothing from the API server (which one of
+// them may have stopped) and ignores the API's errors.
+func (w *world) inject(f soakFault) string {
+	s, active, host, d := f.s, f.active, f.host, f.d
+	switch f.kind {
 	case "crash":
-		if pod := w.podNamed2(s.name, active); pod != "" && w.sc.ServerPID(active, w.ns, pod) != 0 {
-			w.sc.KillServer(active, w.ns, pod, syscall.SIGKILL)
+		if pid := w.sc.ServerPID(active, w.ns, f.pod); active != "" && pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		return fmt.Sprintf("crash of %s on %s", s.name, active)
 	case "pod-delete":
 		// The manual's forced termination: the server ends (Server mode:
-		// its standbys too); an operator starts it again (monbegin).
-		if pod := w.podNamed2(s.name, active); pod != "" {
-			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: pod}}
-			_ = env.Client.Delete(context.Background(), p)
-			testenv.Eventually(w.t, 90*time.Second, s.name+" ended by the pod's deletion", func() bool {
-				c := w.getNamed(s.name)
-				return c.Status.Phase == hav1alpha1.PhaseStopped || (c.Status.Phase == hav1alpha1.PhaseOnline && c.Status.ActiveNode != active)
-			})
-			if w.getNamed(s.name).Status.Phase == hav1alpha1.PhaseStopped {
-				w.requestNamed(s.name, hav1alpha1.ActionBegin, fmt.Sprintf("soak-begin-%d", step), "")
-			}
+		// its standbys too); the settling operator starts it again.
+		if f.pod != "" {
+			_ = env.Client.Delete(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: f.pod}})
 		}
 		return fmt.Sprintf("deletion of %s's active pod on %s", s.name, active)
 	case "agent-kill":
@@ -231,7 +282,7 @@ func (w *world) inject(rng *rand.Rand, fault string, s soakServer, step int) str
 		w.sc.StartAgent(host)
 		return fmt.Sprintf("agent of %s killed, back after %s", host, (d / 3).Round(time.Millisecond))
 	case "agent-stop":
-		w.sc.PauseAgent(host)
+		_ = syscall.Kill(w.sc.PID(host+"-agent"), syscall.SIGSTOP)
 		time.Sleep(d)
 		// Past the watchdog's timeout the host was reset and the agent is
 		// gone: SIGCONT then reaches nobody.
@@ -249,22 +300,21 @@ func (w *world) inject(rng *rand.Rand, fault string, s soakServer, step int) str
 		return fmt.Sprintf("%s cut off from the API server and its peers for %s", host, d.Round(time.Millisecond))
 	case "api-restart":
 		if err := env.StopAPIServer(); err != nil {
-			w.t.Fatal(err)
+			w.t.Error(err)
 		}
 		time.Sleep(d * 2)
 		if err := env.StartAPIServer(); err != nil {
-			w.t.Fatal(err)
+			w.t.Error(err)
 		}
 		return fmt.Sprintf("API server away for %s", (d * 2).Round(time.Millisecond))
 	case "controller-kill":
-		time.Sleep(d / 4) // at any moment of what the last step left
 		w.sc.Kill("manager")
 		time.Sleep(d / 4)
 		w.sc.StartController()
 		return "controller killed and started again"
 	case "path-loss":
 		disk := "mpatha"
-		if rng.IntN(2) == 0 {
+		if f.rng%2 == 0 {
 			disk = "mpathb"
 		}
 		w.sc.FailPath(host, disk, "p2", true)
@@ -272,7 +322,7 @@ func (w *world) inject(rng *rand.Rand, fault string, s soakServer, step int) str
 		w.sc.FailPath(host, disk, "p2", false)
 		return fmt.Sprintf("path p2 of %s to %s lost for %s", host, disk, d.Round(time.Millisecond))
 	case "swap":
-		w.requestNamed(s.name, hav1alpha1.ActionSwap, fmt.Sprintf("soak-swap-%d", step), "")
+		w.requestNamed(s.name, hav1alpha1.ActionSwap, fmt.Sprintf("soak-swap-%d", f.step), "")
 		return "planned swap of " + s.name
 	case "host-loss":
 		w.sc.HostDown(host)
@@ -280,8 +330,13 @@ func (w *world) inject(rng *rand.Rand, fault string, s soakServer, step int) str
 		w.sc.RebootHost(host)
 		return fmt.Sprintf("host loss of %s, rebooted after %s", host, d.Round(time.Millisecond))
 	}
-	w.t.Fatalf("unknown fault %s", fault)
-	return ""
+	return "unknown fault " + f.kind
+}
+
+func (w *world) tryGet(name string) (*hav1alpha1.HAServer, error) {
+	var cur hav1alpha1.HAServer
+	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: name}, &cur)
+	return &cur, err
 }
 
 // podNamed2 is the server's pod on node as its status records it now.
@@ -295,8 +350,10 @@ func (w *world) podNamed2(name, node string) string {
 }
 
 func (w *world) requestNamed(name string, action hav1alpha1.RequestAction, id, node string) {
-	w.t.Helper()
-	cur := w.getNamed(name)
+	cur, err := w.tryGet(name)
+	if err != nil {
+		return // the API server is away: the settle loop asks again
+	}
 	cur.Spec.Request = &hav1alpha1.OperatorRequest{ID: id, Action: action, Node: node}
 	_ = env.Client.Update(context.Background(), cur) // a conflict loses the request: the settle loop asks again
 }
