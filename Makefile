@@ -116,12 +116,15 @@ cluster-down: ## Stop the local cluster and undo what it changed on the machine.
 	hack/cluster/cluster.sh down
 
 .PHONY: soak
-soak: control-plane-bin ## Random faults on three simulated hosts, checking one active and no overlapping writers (HAMON_SOAK_SEED, HAMON_SOAK_STEPS).
+soak: control-plane-bin ## Random faults (HAMON_SOAK_STEPS, default 40) on three simulated hosts and four servers, checking one active copy each (HAMON_SOAK_SEED replays).
 	mkdir -p bin && go test -count=1 -tags e2e,soak -run TestSoak -timeout 120m -v ./hack/e2e/ 2>&1 | tee bin/soak.log | grep -E --line-buffered 'soak_test.go|e2e_test.go|simcluster.go:.*whole logs|^(FAIL|ok|---)'
 
 .PHONY: fuzz
-fuzz: ## Fuzz the state machine for FUZZTIME (default 2m).
+fuzz: ## Fuzz the state machine, the isolation rule and the SCSI parsers, each for FUZZTIME (default 2m).
 	go test -run XXX -fuzz FuzzStep -fuzztime $${FUZZTIME:-2m} ./controllers/hotstandby/
+	go test -run XXX -fuzz FuzzDecide -fuzztime $${FUZZTIME:-2m} ./nodeagent/lease/
+	go test -run XXX -fuzz FuzzParsers -fuzztime $${FUZZTIME:-2m} ./nodeagent/scsipr/
+	go test -run XXX -fuzz FuzzSysfsResolver -fuzztime $${FUZZTIME:-2m} ./nodeagent/scsipr/
 
 .PHONY: test-scsi
 test-scsi: ## The agent's SCSI code on a real Linux SCSI stack (LIO, iSCSI, dm-multipath) in QEMU guests; root, about 10 min cold.

@@ -116,7 +116,15 @@ func (ls *leaseSight) peek(l *coordinationv1.Lease, now time.Time) *leaseSeen {
 		dur = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
 	}
 	prev, ok := ls.seen[l.Name]
-	if ok && prev.renew.Equal(renew) && prev.dur == dur {
+	if ok && (prev.renew.Equal(renew) || renew.Before(prev.renew)) && prev.dur == dur {
+		// The same renewal, or an older copy (a cache whose watch has not
+		// caught up after an API-server outage, while the live list
+		// already showed a later one): no news. Taken as news, a stale
+		// copy would make a dead host look freshly renewed at every look.
+		// (An agent whose clock is stepped back renews with an older
+		// renewTime: its renewals count again once its clock passes the
+		// last one; until then it may be counted out, a needless but safe
+		// switchover.)
 		return prev
 	}
 	return &leaseSeen{renew: renew, dur: dur, at: now, changed: ok}

@@ -186,3 +186,24 @@ func TestLeaseSight_FirstSightAfterRestart(t *testing.T) {
 		t.Fatal("a silent host still alive a lease after the controller's start")
 	}
 }
+
+// After an API-server outage the controller's cache may serve a Lease older
+// than the one its live list already saw (the watch reconnects with a
+// backoff): that older copy is no renewal. Before, each look at it counted
+// as a renewal seen now, and a host lost just after the outage stayed
+// alive until the cache caught up (30 s in the demo).
+func TestLeaseSight_StaleCachedCopyIsNoRenewal(t *testing.T) {
+	clock := &stepClock{now: time.Unix(1000, 0)}
+	ls, _, _ := newTestSight(clock)
+	old := agentLease("a", clock.Now())
+	ls.saw(old)
+	clock.add(time.Second)
+	ls.saw(agentLease("a", clock.Now())) // the live list: a later renewal, then silence
+	for range 5 {
+		clock.add(time.Second)
+		ls.saw(agentLease("b", clock.Now())) // another agent keeps the controller in contact
+	}
+	if alive(ls, clock, old, true) {
+		t.Fatal("a stale cached copy of a's Lease kept a alive 5 s after its last renewal (lease 4 s)")
+	}
+}
