@@ -119,7 +119,14 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 				v.renewed = lease.Spec.RenewTime.Time
 				if a := lease.Spec.AcquireTime; a != nil && r.MsgWait > 0 {
 					if held := v.renewed.Sub(a.Time); held < r.MsgWait {
-						v.settlesAt = now.Add(r.MsgWait - max(held, 0))
+						// From when this renewal was seen: the same time at
+						// every look until the next renewal, which moves
+						// both by as much.
+						seen := now
+						if r.sight != nil {
+							seen = r.sight.seenAt(&lease)
+						}
+						v.settlesAt = seen.Add(r.MsgWait - max(held, 0))
 					}
 				}
 			}

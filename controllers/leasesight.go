@@ -164,6 +164,13 @@ func (ls *leaseSight) expiry(l *coordinationv1.Lease, recordedAlive bool) time.T
 	}
 }
 
+// seenAt is when the controller first saw l's renewal (now, if it has not).
+func (ls *leaseSight) seenAt(l *coordinationv1.Lease) time.Time {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.peek(l, ls.clock.Now()).at
+}
+
 // Start probes the API server whenever no renewal has come for a while,
 // and tells expired of each Lease that runs out: it is a manager Runnable.
 // At rest, renewals keep coming and it sends the API server nothing.

@@ -72,7 +72,7 @@ func main() {
 		ctrl.Log.Error(errors.New("must not be negative"), "--watchdog-timeout")
 		os.Exit(2)
 	case timing.SelfFenceWait == 0:
-		timing.SelfFenceWait = max(msgWait, time.Second)
+		timing.SelfFenceWait = max(msgWait, hotstandby.DefaultTiming().SelfFenceWait)
 	case timing.SelfFenceWait < msgWait:
 		ctrl.Log.Error(fmt.Errorf("--self-fence-wait %s is shorter than twice --watchdog-timeout (%s): a hung agent's host "+
 			"might not be reset before a second copy starts; raise it, or leave it unset", timing.SelfFenceWait, msgWait), "Timing")

@@ -35,6 +35,9 @@ import (
 	"github.com/hamon-ha/hamon/nodeagent/watchdog"
 )
 
+// defaultPeerTLSDir is where the chart mounts the agents' CA Secret.
+const defaultPeerTLSDir = "/etc/hamon/peer-tls"
+
 type options struct {
 	node, namespace, cluster, bootIDFile, osAction string
 	allowedDisks                                   string
@@ -70,7 +73,7 @@ func main() {
 	flag.StringVar(&o.peerListen, "peer-listen", ":9440", "Address the agent answers its peers on (HTTPS, mutual TLS).")
 	flag.StringVar(&o.peerAddress, "peer-address", "",
 		"Address the peers reach this agent at, published in its HANode (default: $POD_IP and the --peer-listen port).")
-	flag.StringVar(&o.peerTLSDir, "peer-tls-dir", "/etc/hamon/peer-tls",
+	flag.StringVar(&o.peerTLSDir, "peer-tls-dir", defaultPeerTLSDir,
 		"Directory of the agents' CA and this agent's certificate (ca.crt, tls.crt, tls.key). \"\": no peer check "+
 			"(an agent that cannot renew then stops every server no disk protects, even in an API-server outage).")
 	flag.DurationVar(&o.peerTimeout, "peer-timeout", time.Second, "How long a peer's answer is awaited.")
@@ -166,6 +169,13 @@ func run(o options) error {
 		if a.Watchdog, err = openWatchdog(o.watchdogDevice, o.timing.Watchdog); err != nil {
 			return fmt.Errorf("--watchdog-device: %w (--watchdog-timeout=0 runs without one, unsafe for servers without shared disks)", err)
 		}
+		if took := a.Watchdog.Timeout(); took > o.timing.Watchdog {
+			// The controller waits twice the configured timeout: a longer
+			// one would let a second copy start before the reset.
+			_ = a.Watchdog.Disarm()
+			return fmt.Errorf("--watchdog-device %s took a timeout of %s, longer than --watchdog-timeout %s: "+
+				"set --watchdog-timeout (and the controller's) to %s or more", o.watchdogDevice, took, o.timing.Watchdog, took)
+		}
 		ctrl.Log.Info("Watchdog armed", "device", o.watchdogDevice, "timeout", a.Watchdog.Timeout())
 	} else {
 		ctrl.Log.Info("Running without a watchdog (--watchdog-timeout=0): a hung agent's host is not reset")
@@ -209,6 +219,11 @@ func openWatchdog(device string, timeout time.Duration) (watchdog.Device, error)
 func setupPeers(a *agent.Agent, o options) error {
 	if o.peerTLSDir == "" {
 		ctrl.Log.Info("No peer check (--peer-tls-dir=\"\"): an agent that cannot renew stops every server no disk protects")
+		return nil
+	}
+	if _, err := os.Stat(o.peerTLSDir); errors.Is(err, os.ErrNotExist) && o.peerTLSDir == defaultPeerTLSDir {
+		ctrl.Log.Info("No peer check: " + defaultPeerTLSDir + " is missing (the chart mounts the agents' CA Secret there); " +
+			"an agent that cannot renew stops every server no disk protects, even in an API-server outage")
 		return nil
 	}
 	srvTLS, cliTLS, err := peer.LoadTLS(o.peerTLSDir)

@@ -181,7 +181,7 @@ func (s *step) cleared() {
 
 func (s *step) reserveOrActivate() {
 	sw := s.st.Switch
-	if at := s.cfg.Settling[sw.To]; !s.cfg.SharedDisks && !sw.Planned && at.After(s.now) {
+	if at := s.cfg.Settling[sw.To]; !s.cfg.SharedDisks && at.After(s.now) {
 		// Safe only once the peer that may run the server on the target's
 		// word has been reset by its watchdog: the fencing wait goes on.
 		if sw.Stage != StageFencing || !s.st.Deadline.Equal(at) {

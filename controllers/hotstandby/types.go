@@ -65,7 +65,8 @@ type Config struct {
 	// two watchdog timeouts ago, with the time that ends: its agent may
 	// have told a peer that it could not renew, and the peer may still run
 	// a server without shared disks on that word until its watchdog fires.
-	// No such server activates there, after a failure, before that time.
+	// No such server activates there before that time (a planned
+	// switchover's source may be lost on the way, too).
 	// Observed, not part of the spec.
 	Settling map[string]time.Time
 	// Group is the server's group name, empty when not grouped.

@@ -51,7 +51,7 @@ var soakFaults = []string{"crash", "pod-delete", "agent-kill", "agent-stop", "pa
 // log, or its own), nobody else wrote. It prints the seed, the faults
 // tried by kind and the violations. HAMON_SOAK_SEED replays a run;
 // HAMON_SOAK_STEPS sets its length in faults (default 40; the README's
-// figures are from a run of 1,000). Faults come one to three at a time,
+// figures are from a run of 1,000). Faults come two to five at a time,
 // at random moments of a step.
 func TestSoak(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
@@ -101,10 +101,12 @@ func TestSoak(t *testing.T) {
 		}
 		wg.Wait()
 		what := strings.Join(whats, " + ")
-		t.Logf("faults %d-%d: %s", step-len(plan), step-1, what)
+		begun := time.Now()
 		if v := w.settle(step, what); v != "" {
 			violations = append(violations, v)
 		}
+		t.Logf("faults %d-%d (%s, settled in %s): %s", step-len(plan), step-1, time.Since(start).Round(time.Second),
+			time.Since(begun).Round(100*time.Millisecond), what)
 		time.Sleep(300 * time.Millisecond) // a few writes of each current active
 		for _, s := range soakServers {
 			if v := w.oneActiveSince(s, marks[s.name], what); v != "" {
@@ -218,7 +220,7 @@ type soakFault struct {
 	rng    uint64
 }
 
-// planFaults draws one to three faults to run at once, at random moments
+// planFaults draws two to five faults to run at once, at random moments
 // of the next two seconds: host faults on distinct hosts, server faults on
 // distinct servers, at most one API-server restart and one controller kill.
 // Everything they need from the API is read now: the API server may be
@@ -229,7 +231,7 @@ func (w *world) planFaults(rng *rand.Rand, step int) []soakFault {
 		"path-loss": true, "host-loss": true}
 	usedHost, usedServer, usedKind := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var plan []soakFault
-	for n := 1 + rng.IntN(3); len(plan) < n; {
+	for n := 2 + rng.IntN(4); len(plan) < n; {
 		f := soakFault{kind: soakFaults[rng.IntN(len(soakFaults))], s: soakServers[rng.IntN(len(soakServers))],
 			host: w.node(rng.IntN(3)), d: time.Duration(300+rng.IntN(4700)) * time.Millisecond,
 			after: time.Duration(rng.IntN(2000)) * time.Millisecond, step: step + len(plan), rng: rng.Uint64()}
@@ -339,16 +341,6 @@ func (w *world) tryGet(name string) (*hav1alpha1.HAServer, error) {
 	return &cur, err
 }
 
-// podNamed2 is the server's pod on node as its status records it now.
-func (w *world) podNamed2(name, node string) string {
-	for _, h := range w.getNamed(name).Status.Hosts {
-		if h.Node == node {
-			return h.Pod
-		}
-	}
-	return ""
-}
-
 func (w *world) requestNamed(name string, action hav1alpha1.RequestAction, id, node string) {
 	cur, err := w.tryGet(name)
 	if err != nil {
@@ -394,9 +386,11 @@ func (w *world) settle(step int, what string) string {
 			case c.Status.Phase != hav1alpha1.PhaseOnline || c.Status.Switchover != nil:
 				settled = false
 			default:
+				// Settled. Failed or stopped hosts are asked back as
+				// standbys, as an operator would; they come back while the
+				// next faults run.
 				for _, h := range c.Status.Hosts {
 					if h.Alive && h.Node != c.Status.ActiveNode && (h.State == hav1alpha1.HostFailed || h.State == hav1alpha1.HostStopped) {
-						settled = false
 						w.askOnce(asked, s.name, hav1alpha1.ActionBegin, h.Node, step)
 					}
 				}

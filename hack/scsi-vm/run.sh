@@ -34,6 +34,7 @@ SCENARIOS=(
   "4-reinstated-path-registered|TestReinstatedPathRegistered|240|passes"
   "5-queueing-does-not-hang-the-watch|TestQueueingDoesNotHangTheWatch|300|passes"
   "6-fenced-host-rejoins|TestFencedHostRejoins|240|passes"
+  "7-watchdog-resets-a-hung-agent|TestWatchdogResetsAHungAgent|180|watchdog-resets"
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -141,6 +142,20 @@ for s in "${SCENARIOS[@]}"; do
       none) why="the guest stopped without a result (qemu exit $qrc)" ;;
       *) why="test exit $rc" ;;
     esac
+  elif [ "$want" = watchdog-resets ]; then
+    # The guest goes away after the marker, softdog's doing, not reboot(2).
+    if grep -q -- '--- FAIL' "$RESULTS/$name.log" 2>/dev/null; then
+      why="a test failed before the watchdog was left unfed"
+    elif [ "$rc" != none ]; then
+      why="the test ended (rc $rc): the watchdog did not reset the guest"
+    elif ! grep -q SCSIVM-EXPECT-WATCHDOG-RESET "$console"; then
+      why="the guest stopped before the watchdog was left unfed"
+    elif ! grep -q "softdog: Initiating system reboot" "$console"; then
+      why="the guest stopped, but softdog did not say it reset it"
+    else
+      result=PASS
+      why="reset by softdog after the feeding stopped"
+    fi
   else
     # The proof is the guest going away while the test still runs: no rc,
     # the marker before the last fault, the agent's call and the kernel's

@@ -287,11 +287,10 @@ func (c *Cluster) peerSetup(node string) (hostIP, listen, published string) {
 	}
 	c.agentAddr[node] = pl.Addr().String()
 	_ = pl.Close()
-	l, err := simhost.NewLink(c.agentAddr[node])
+	l, err := simhost.NewFilteredLink(c.agentAddr[node], func(from net.Addr) bool { return c.peerAllowed(node, from) })
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	l.Allow = func(from net.Addr) bool { return c.peerAllowed(node, from) }
 	c.peerLinks[node] = l
 	return c.hostIP[node], c.agentAddr[node], l.Addr()
 }

@@ -507,12 +507,19 @@ func (a *Agent) updateHANode(ctx context.Context, mutate func(*hav1alpha1.HANode
 // manager Runnable.
 func (a *Agent) Heartbeat(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
+	// Until its first renewal the agent knows nothing it can vouch for: it
+	// starts past its self-fence deadline, so the watchdog (armed when it
+	// was opened) is fed only once it renews or its servers are covered. An
+	// agent restarted on an isolated host must not feed the watchdog of a
+	// host that its predecessor had stopped feeding.
 	a.mu.Lock()
-	a.lastRenew, a.renewFailed = a.now(), true
+	a.lastRenew, a.renewFailed = a.now().Add(-a.Timing.SelfFence), true
 	a.mu.Unlock()
-	if err := a.updateHANode(ctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
+	hctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
+	if err := a.updateHANode(hctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
 		log.Error(err, "Writing HANode")
 	}
+	cancel()
 	tick := time.NewTicker(a.Timing.Renew)
 	defer tick.Stop()
 	for {

@@ -103,7 +103,7 @@ func (a *Agent) unprotected(ctx context.Context) ([]lease.Unprotected, map[strin
 	byKey := map[string]*hav1alpha1.HAServer{}
 	for i := range list.Items {
 		s := &list.Items[i]
-		if s.Status.ActiveNode != a.Node || len(s.Spec.SharedDisks) > 0 {
+		if !mayRunActiveHere(s, a.Node) || len(s.Spec.SharedDisks) > 0 {
 			continue
 		}
 		u := lease.Unprotected{Key: s.ReportKey(), Stopped: a.selfStops[s.ReportKey()]}
@@ -116,6 +116,23 @@ func (a *Agent) unprotected(ctx context.Context) ([]lease.Unprotected, map[strin
 		byKey[u.Key] = s
 	}
 	return out, byKey, nil
+}
+
+// mayRunActiveHere says a copy of s that is, or is becoming, the active
+// one may run on node: the server is Online there, or the host plays the
+// active role (starting, restarting, retrying) or may still run an active
+// copy (stopping). Not only Online: a target that loses the API server
+// while its copy starts must stop it too.
+func mayRunActiveHere(s *hav1alpha1.HAServer, node string) bool {
+	if s.Status.ActiveNode == node {
+		return true
+	}
+	for _, h := range s.Status.Hosts {
+		if h.Node == node && (h.ActiveCopy || h.Role == hav1alpha1.RoleActive) {
+			return true
+		}
+	}
+	return false
 }
 
 // askPeers asks, all at once, the agent of every taker of servers whether
@@ -174,6 +191,7 @@ func (a *Agent) askPeers(ctx context.Context, servers []lease.Unprotected) (some
 func (a *Agent) peerAddresses(ctx context.Context) map[string]string {
 	var list hav1alpha1.HANodeList
 	if err := a.Client.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Peer check: listing the peers' HANodes (their addresses)")
 		return nil
 	}
 	out := map[string]string{}
@@ -197,7 +215,13 @@ func (a *Agent) ServePeers(srv PeerServer) func(context.Context) error {
 	return func(ctx context.Context) error {
 		l, err := net.Listen("tcp", srv.Listen)
 		if err != nil {
-			return err
+			// Not fatal: an agent that cannot answer is a silent peer, and
+			// its peers stop their servers rather than keep them on its
+			// word. Crashing would reset a host whose watchdog is armed.
+			ctrl.LoggerFrom(ctx).Error(err, "Cannot answer peers: the peer check of the other hosts will treat this one as silent",
+				"listen", srv.Listen)
+			<-ctx.Done()
+			return nil
 		}
 		ctrl.LoggerFrom(ctx).Info("Answering peers", "listen", l.Addr().String(), "published", a.PeerAddress)
 		return (&peer.Server{Node: a.Node, Renewing: a.renewing, TLS: srv.TLS}).Serve(ctx, l)

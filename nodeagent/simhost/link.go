@@ -14,8 +14,8 @@ import (
 type Link struct {
 	// Allow, when set, decides per connection whether it gets through, by
 	// the address it comes from (a simulated host's own loopback address):
-	// a partition between hosts. Set it before traffic flows; call Drop
-	// when its answer changes.
+	// a partition between hosts. Set by NewFilteredLink; call Drop when its
+	// answer changes.
 	Allow func(from net.Addr) bool
 
 	l      net.Listener
@@ -27,12 +27,15 @@ type Link struct {
 }
 
 // NewLink listens on a port of 127.0.0.1 and relays to target.
-func NewLink(target string) (*Link, error) {
+func NewLink(target string) (*Link, error) { return NewFilteredLink(target, nil) }
+
+// NewFilteredLink is NewLink with Allow set before any traffic.
+func NewFilteredLink(target string, allow func(from net.Addr) bool) (*Link, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &Link{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Link{Allow: allow, l: l, target: target, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	return p, nil
 }

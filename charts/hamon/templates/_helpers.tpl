@@ -61,8 +61,23 @@ and the agents (--namespace) always get the same value.
 {{- printf "%s:%s" (.Values.agent.imageRepository | default .Values.image.repository) (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
+{{/*
+hamon.watchdog and hamon.peer: agent.watchdog and agent.peer with their
+defaults, as JSON (fromJson), so that a release upgraded with
+--reuse-values from a chart without them still renders.
+*/}}
+{{- define "hamon.watchdog" -}}
+{{- $w := default (dict) .Values.agent.watchdog -}}
+{{- dict "enabled" (ternary $w.enabled true (hasKey $w "enabled")) "device" (default "/dev/watchdog" $w.device) "timeout" (default "10s" $w.timeout) | toJson -}}
+{{- end }}
+
+{{- define "hamon.peer" -}}
+{{- $p := default (dict) .Values.agent.peer -}}
+{{- dict "port" (int (default 9440 $p.port)) "timeout" (default "1s" $p.timeout) "tlsSecret" (default "" $p.tlsSecret) | toJson -}}
+{{- end }}
+
 {{- define "hamon.peerTLSSecret" -}}
-{{- .Values.agent.peer.tlsSecret | default (printf "%s-agent-peer-tls" (include "hamon.fullname" .)) }}
+{{- (include "hamon.peer" . | fromJson).tlsSecret | default (printf "%s-agent-peer-tls" (include "hamon.fullname" .)) }}
 {{- end }}
 
 {{- define "hamon.leaseNamespace" -}}
@@ -106,13 +121,14 @@ than by a crash-looping DaemonSet.
 {{- if gt (mulf $renew 2.0) $fence }}
 {{- fail (printf "agent.renewInterval (%s) must be at most half of agent.selfFenceDeadline (%s), so that one late renewal does not make the agent stop its servers. Lower agent.renewInterval or raise agent.selfFenceDeadline (defaults 2s and 7s)" $a.renewInterval $a.selfFenceDeadline) }}
 {{- end }}
-{{- $wd := include "hamon.durationMs" $a.watchdog.timeout | float64 }}
-{{- if and $a.watchdog.enabled (lt $wd (mulf $renew 3.0)) }}
-{{- fail (printf "agent.watchdog.timeout (%s) must be at least three agent.renewInterval (%s): a peer's confirmation of an outage is fed on for two renew intervals after the last one, and the watchdog must still fire within the two timeouts the controller waits. Raise agent.watchdog.timeout or lower agent.renewInterval (defaults 10s and 2s)" $a.watchdog.timeout $a.renewInterval) }}
+{{- $watchdog := include "hamon.watchdog" . | fromJson }}
+{{- $wd := include "hamon.durationMs" $watchdog.timeout | float64 }}
+{{- if and $watchdog.enabled (lt $wd (mulf $renew 3.0)) }}
+{{- fail (printf "agent.watchdog.timeout (%s) must be at least three agent.renewInterval (%s): a peer's confirmation of an outage is fed on for two renew intervals after the last one, and the watchdog must still fire within the two timeouts the controller waits. Raise agent.watchdog.timeout or lower agent.renewInterval (defaults 10s and 2s)" $watchdog.timeout $a.renewInterval) }}
 {{- end }}
 {{- with .Values.controller.timing.selfFenceWait }}
 {{- if lt (include "hamon.durationMs" . | float64) (mulf $wd 2.0) }}
-{{- fail (printf "controller.timing.selfFenceWait (%s) must be at least twice agent.watchdog.timeout (%s) (SBD's msgwait rule): a server without shared disks must not start elsewhere before the watchdog of a host that could not stop it has reset that host. Raise it, or leave it empty (the default is twice the watchdog timeout)" . $a.watchdog.timeout) }}
+{{- fail (printf "controller.timing.selfFenceWait (%s) must be at least twice agent.watchdog.timeout (%s) (SBD's msgwait rule): a server without shared disks must not start elsewhere before the watchdog of a host that could not stop it has reset that host. Raise it, or leave it empty (the default is twice the watchdog timeout)" . $watchdog.timeout) }}
 {{- end }}
 {{- end }}
 {{- $ns := include "hamon.leaseNamespace" . }}
