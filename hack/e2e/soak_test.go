@@ -68,7 +68,7 @@ func TestSoak(t *testing.T) {
 	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}); err != nil {
 		t.Fatal(err)
 	}
-	w.sc.StartController()
+	w.sc.StartController("--zap-log-level=debug")
 	for i := range 3 {
 		w.sc.StartHost(w.node(i))
 	}
@@ -115,6 +115,15 @@ func TestSoak(t *testing.T) {
 		}
 		if len(violations) > 0 {
 			break
+		}
+	}
+	// A fault noticed late (a lease running out) shows in the next step's
+	// settling; after the last step, look again once a lease and two
+	// watchdog timeouts have passed.
+	if len(violations) == 0 {
+		time.Sleep(simcluster.FastTiming.LeaseDuration + 2*simcluster.FastTiming.Watchdog)
+		if v := w.settle(steps, "the last step (settled again after a lease and two watchdog timeouts)"); v != "" {
+			violations = append(violations, v)
 		}
 	}
 	kinds := slices.Sorted(func(yield func(string) bool) {
@@ -312,7 +321,7 @@ func (w *world) inject(f soakFault) string {
 	case "controller-kill":
 		w.sc.Kill("manager")
 		time.Sleep(d / 4)
-		w.sc.StartController()
+		w.sc.StartController("--zap-log-level=debug")
 		return "controller killed and started again"
 	case "path-loss":
 		disk := "mpatha"
@@ -363,6 +372,15 @@ func (w *world) settle(step int, what string) string {
 			n := w.node(i)
 			// A rebooted host needs a moment before the servers' status says
 			// it is back.
+			if w.sc.PID(n+"-agent") != 0 && !processAlive(w.sc.PID(n+"-agent")) && processAlive(w.sc.PID(n+"-host")) {
+				// The agent exited (it cannot start while the API server is
+				// away): its DaemonSet would start it again.
+				if _, reset := w.sc.WatchdogReset(n); !reset {
+					w.t.Logf("step %d: the agent of %s exited: starting it again", step, n)
+					w.sc.StartAgent(n)
+					continue
+				}
+			}
 			if time.Since(w.rebooted[n]) > 15*time.Second && w.hostNeedsReboot(n) {
 				if w.rebooted == nil {
 					w.rebooted = map[string]time.Time{}
@@ -380,7 +398,10 @@ func (w *world) settle(step int, what string) string {
 			case c.Status.Phase == hav1alpha1.PhaseWaiting:
 				settled = false
 				w.askOnce(asked, s.name, hav1alpha1.ActionAct, "", step)
-			case c.Status.Phase == hav1alpha1.PhaseStopped:
+			case c.Status.Phase == hav1alpha1.PhaseStopped, c.Status.Phase == hav1alpha1.PhaseFailed:
+				// Ended (a deletion), or no host could start it (HAMN129-E:
+				// its hosts were rebooted under it): monbegin, as an
+				// operator does after checking the hosts.
 				settled = false
 				w.askOnce(asked, s.name, hav1alpha1.ActionBegin, "", step)
 			case c.Status.Phase != hav1alpha1.PhaseOnline || c.Status.Switchover != nil:
