@@ -58,12 +58,6 @@ func (t Timing) MustSelfFence(now, lastRenew time.Time) bool {
 	return !now.Before(lastRenew.Add(t.SelfFence))
 }
 
-// MsgWait is how long the controller waits, after a host's Lease expired,
-// before it starts a server without shared disks elsewhere, and how long a
-// host that confirmed an outage to a peer must have renewed again before
-// such a server starts on it: twice the watchdog timeout (SBD's msgwait).
-func MsgWait(watchdog time.Duration) time.Duration { return 2 * watchdog }
-
 // Margin is the time between the agent's self-fencing and the earliest
 // moment the controller may act on the expired Lease: the lease duration
 // counts from the renewal the API server recorded, which is no earlier
