@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -49,6 +50,12 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			// An earlier copy is still terminating here, or its end waits
 			// for the agent's word: its end is an event, and only then may
 			// a new copy start.
+			var held []string
+			for _, p := range v.stale {
+				held = append(held, p.Name)
+			}
+			ctrl.LoggerFrom(ctx).V(1).Info("A new copy waits for an earlier one to end", "node", h.Node,
+				"copyMayRun", v.copyMayRun, "awaitAgent", v.awaitAgent, "stalePods", held)
 		case want && !v.live:
 			p, err := r.createPod(ctx, s, h.Node, role)
 			if err != nil {
