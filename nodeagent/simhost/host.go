@@ -156,6 +156,10 @@ func (h *Host) sync(ctx context.Context) error {
 					_ = h.setTerminated(ctx, p, pr.code, "Exited", pr.finished)
 				}
 			default:
+				if !pr.isTerminating() && p.Status.Phase != corev1.PodRunning {
+					h.reportRunning(ctx, p, pr) // the write after its start was lost
+					break
+				}
 				// Probes run only in a running container, as a kubelet's do.
 				if pr.cmd != nil && !pr.isTerminating() {
 					h.writeRole(pr.base, p)
@@ -222,16 +226,28 @@ func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 	h.mu.Lock()
 	h.procs[p.UID] = pr
 	h.mu.Unlock()
-	now := metav1.Now()
+	h.reportRunning(ctx, p, pr)
+	return nil
+}
+
+// reportRunning writes that the pod's container runs. The container
+// started whatever the API server says: a write that fails (the API server
+// away, the host cut off) is written again at the next sync, as a
+// kubelet's status manager does, never reported as a start error.
+func (h *Host) reportRunning(ctx context.Context, p *corev1.Pod, pr *proc) {
+	c := p.Spec.Containers[0]
+	started := metav1.NewTime(pr.started)
 	// Ready at once, as a kubelet does, unless a readiness probe must pass first.
-	ready := c.ReadinessProbe == nil || c.ReadinessProbe.Exec == nil
+	ready := h.NoOp || c.ReadinessProbe == nil || c.ReadinessProbe.Exec == nil
 	p.Status.Phase = corev1.PodRunning
-	p.Status.StartTime = &now
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(ready), LastTransitionTime: now}}
+	p.Status.StartTime = &started
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(ready), LastTransitionTime: metav1.Now()}}
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: ready,
 		ContainerID: "simhost://" + string(p.UID),
-		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
-	return h.Client.Status().Update(ctx, p)
+		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}}}}
+	if err := h.Client.Status().Update(ctx, p); err != nil {
+		fmt.Fprintf(os.Stderr, "host %s: pod %s/%s started; its status not written yet: %v\n", h.Node, p.Namespace, p.Name, err)
+	}
 }
 
 // exitCode is a process's exit status as a container runtime reports it:
@@ -504,12 +520,6 @@ func (h *Host) startNoOp(ctx context.Context, p *corev1.Pod) error {
 	h.mu.Lock()
 	h.procs[p.UID] = pr
 	h.mu.Unlock()
-	now := metav1.Now()
-	p.Status.Phase = corev1.PodRunning
-	p.Status.StartTime = &now
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: true,
-		ContainerID: "simhost://" + string(p.UID),
-		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
-	return h.Client.Status().Update(ctx, p)
+	h.reportRunning(ctx, p, pr)
+	return nil
 }

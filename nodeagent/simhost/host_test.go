@@ -2,8 +2,10 @@ package simhost
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,4 +135,73 @@ func TestDeletion_AsAKubeletDoes(t *testing.T) {
 		t.Fatalf("stubborn took %v to go: the grace period of 2 s was not honoured", took)
 	}
 	_ = h
+}
+
+// failingStatus fails the first status writes, as an API server out of
+// reach does.
+type failingStatus struct {
+	client.Client
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *failingStatus) Status() client.SubResourceWriter {
+	return &failingStatusWriter{SubResourceWriter: f.Client.Status(), f: f}
+}
+
+type failingStatusWriter struct {
+	client.SubResourceWriter
+	f *failingStatus
+}
+
+func (w *failingStatusWriter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	w.f.mu.Lock()
+	fail := w.f.fails > 0
+	if fail {
+		w.f.fails--
+	}
+	w.f.mu.Unlock()
+	if fail {
+		return errors.New("the API server is away")
+	}
+	return w.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+// A container that started while its status could not be written is
+// reported Running once the API server answers, as a kubelet's status
+// manager does; it is never reported as a start error. (Before, the pod
+// stayed Pending with its process running, or was marked StartError.)
+func TestStart_StatusWrittenAgainAfterAFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	const ns, node = "simhost-st", "sim-st"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	h := &Host{Client: &failingStatus{Client: env.Client, fails: 3}, Node: node, Dir: t.TempDir(), Interval: 50 * time.Millisecond}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := env.Client.Create(ctx, shPod(ns, "srv", node, "while :; do sleep 0.1; done", "", 1)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the pod reported Running and Ready", func() bool {
+		var p corev1.Pod
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "srv"}, &p); err != nil {
+			return false
+		}
+		if cs := p.Status.ContainerStatuses; len(cs) == 1 && cs[0].State.Terminated != nil {
+			t.Fatalf("reported terminated (%s) though its process started", cs[0].State.Terminated.Reason)
+		}
+		return p.Status.Phase == corev1.PodRunning && podReadyForTest(&p)
+	})
+}
+
+func podReadyForTest(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
