@@ -325,7 +325,7 @@ func runHost(node, dir string, noop bool, interval time.Duration) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	wd, err := simhost.ServeWatchdog(wdPath, func(opener int) { watchdogReset(node, dir, opener) })
+	wd, err := simhost.ServeWatchdog(wdPath, func(opener int) { watchdogReset(h, node, dir, opener) })
 	if err != nil {
 		return fmt.Errorf("host %s: the simulated watchdog: %w", node, err)
 	}
@@ -339,8 +339,9 @@ func runHost(node, dir string, noop bool, interval time.Duration) error {
 // armed the watchdog, the kubelet-lite itself), the reset is recorded in
 // <state>/<node>.watchdog-reset, and the host's boot ID changes (it boots
 // again as a new boot when it is started again).
-func watchdogReset(node, dir string, opener int) {
+func watchdogReset(h *simhost.Host, node, dir string, opener int) {
 	state := filepath.Dir(dir)
+	h.PowerOff() // no server starts from now on, every one running dies
 	servers, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
 	for _, f := range servers {
 		if pid := readPid(f); pid > 0 {

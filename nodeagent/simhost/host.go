@@ -51,6 +51,8 @@ type Host struct {
 
 	mu    sync.Mutex
 	procs map[types.UID]*proc
+	// off says the host was reset (PowerOff): nothing starts any more.
+	off bool
 }
 
 type proc struct {
@@ -142,7 +144,7 @@ func (h *Host) sync(ctx context.Context) error {
 		case p.DeletionTimestamp != nil:
 			h.startTermination(ctx, p, pr)
 		case pr == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == ""):
-			if err := h.start(ctx, p); err != nil {
+			if err := h.start(ctx, p); err != nil && !errors.Is(err, errHostOff) {
 				_ = h.setTerminated(ctx, p, 128, "StartError: "+err.Error(), time.Time{})
 			}
 		case pr == nil && p.Status.Phase == corev1.PodRunning:
@@ -180,6 +182,12 @@ func (h *Host) sync(ctx context.Context) error {
 }
 
 func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
+	h.mu.Lock()
+	off := h.off
+	h.mu.Unlock()
+	if off {
+		return errHostOff
+	}
 	c := p.Spec.Containers[0]
 	argv := append(append([]string(nil), c.Command...), c.Args...)
 	if h.NoOp {
@@ -224,11 +232,19 @@ func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 		pr.exited(err)
 	}()
 	h.mu.Lock()
+	if h.off { // reset while it started
+		h.mu.Unlock()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return errHostOff
+	}
 	h.procs[p.UID] = pr
 	h.mu.Unlock()
 	h.reportRunning(ctx, p, pr)
 	return nil
 }
+
+// errHostOff: the host was reset; it starts nothing.
+var errHostOff = errors.New("the host is down")
 
 // reportRunning writes that the pod's container runs. The container
 // started whatever the API server says: a write that fails (the API server
@@ -455,6 +471,24 @@ func stopProc(pr *proc, grace time.Duration) {
 		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
 		<-pr.done
 	}
+}
+
+// PowerOff ends every process of the host at once and lets none start
+// after, as a reset does (the watchdog's): a server that was starting when
+// the host went down does not outlive it.
+func (h *Host) PowerOff() (killed int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.off = true
+	for uid, pr := range h.procs {
+		if pr.cmd != nil && pr.cmd.Process != nil {
+			_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
+			killed++
+		}
+		pr.endExecs()
+		delete(h.procs, uid)
+	}
+	return killed
 }
 
 func (h *Host) stopAll() {
