@@ -163,9 +163,10 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		return nil, err
 	}
 	for _, v := range views {
-		if v.rebooted {
-			continue // the reboot ended whatever ran there
-		}
+		// On a rebooted host too: the reboot ended what ran there, but a
+		// pod of the old boot that had not started yet (Pending) is started
+		// by the kubelet when it comes back, unless it is deleted first.
+		// Until the old pods are reported ended or gone, a copy may run.
 		if v.pod != nil && !v.live && containerMayRun(v.pod) {
 			v.copyMayRun = true
 		}
@@ -314,8 +315,11 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 		case v.rebooted:
 			// The old boot's pods say nothing of the new one: the reboot
 			// ended any server running there (a kubelet would report it
-			// lost, exit 137, some time later).
-			if h.Running && h.State != hotstandby.Fenced {
+			// lost, exit 137, some time later). But a pod of the old boot
+			// that had not started yet starts when the kubelet comes back:
+			// the end is news only once every old pod ended or is gone
+			// (hamon deletes them).
+			if h.Running && h.State != hotstandby.Fenced && !v.copyMayRun {
 				evs = append(evs, hotstandby.ServerExited{Node: h.Node, Normal: false})
 			}
 		default:
