@@ -138,6 +138,28 @@ func (w *world) serverPIDNamed(name, node string) int {
 	return 0
 }
 
+// webActiveWithStandby creates "web", a server without a disk on the
+// world's two hosts, and waits until it is active on the first with its
+// standby on the second and has written a little.
+func (w *world) webActiveWithStandby() {
+	w.t.Helper()
+	w.disklessServer("web")
+	w.waitOnlineNamed("web", w.node(0), 60*time.Second)
+	testenv.Eventually(w.t, 60*time.Second, "web's standby", func() bool { return w.getNamed("web").Status.StandbyNodes == w.node(1) })
+	time.Sleep(500 * time.Millisecond)
+}
+
+// appWritersAre checks that server name's own write log shows exactly the
+// writers given, in order, and returns each one's first and last write.
+func (w *world) appWritersAre(name string, want ...string) (first, last map[string]time.Time) {
+	w.t.Helper()
+	order, first, last := w.appLog(name)
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		w.t.Fatalf("%s's writers %v, want %v", name, order, want)
+	}
+	return first, last
+}
+
 // An API-server outage of 60 s (kube-apiserver stopped, etcd running):
 // no agent can renew, every one asks its peers, and each peer confirms it
 // cannot either. Nothing stops, with or without a disk, and no host is
@@ -208,18 +230,12 @@ func TestAPIServerOutage_NoStopNoSwitchover(t *testing.T) {
 // watchdog timeouts. The server's own write log shows the order.
 func TestIsolatedHost_DisklessStoppedBeforeNewCopy(t *testing.T) {
 	w := newWorld(t, "isolated", 2)
-	w.disklessServer("web")
-	w.waitOnlineNamed("web", w.node(0), 60*time.Second)
-	testenv.Eventually(t, 60*time.Second, "web's standby", func() bool { return w.getNamed("web").Status.StandbyNodes == w.node(1) })
-	time.Sleep(500 * time.Millisecond)
+	w.webActiveWithStandby()
 	cut := time.Now()
 	w.sc.Isolate(w.node(0))
 	w.waitOnlineNamed("web", w.node(1), 60*time.Second)
 	time.Sleep(time.Second)
-	order, first, last := w.appLog("web")
-	if strings.Join(order, ",") != w.node(0)+","+w.node(1) {
-		t.Fatalf("web's writers %v, want %s then %s", order, w.node(0), w.node(1))
-	}
+	first, last := w.appWritersAre("web", w.node(0), w.node(1))
 	t.Logf("cut off at 0; old copy's last write at %s; new copy's first write at %s (gap %s)",
 		last[w.node(0)].Sub(cut).Round(time.Millisecond), first[w.node(1)].Sub(cut).Round(time.Millisecond),
 		first[w.node(1)].Sub(last[w.node(0)]).Round(time.Millisecond))
@@ -234,10 +250,7 @@ func TestIsolatedHost_DisklessStoppedBeforeNewCopy(t *testing.T) {
 // longer feeds resets the host before the standby takes over.
 func TestHungAgent_HostResetBeforeTakeover(t *testing.T) {
 	w := newWorld(t, "hung", 2)
-	w.disklessServer("web")
-	w.waitOnlineNamed("web", w.node(0), 60*time.Second)
-	testenv.Eventually(t, 60*time.Second, "web's standby", func() bool { return w.getNamed("web").Status.StandbyNodes == w.node(1) })
-	time.Sleep(500 * time.Millisecond)
+	w.webActiveWithStandby()
 	w.sc.PauseAgent(w.node(0))
 	w.waitOnlineNamed("web", w.node(1), 60*time.Second)
 	time.Sleep(time.Second)
@@ -249,10 +262,7 @@ func TestHungAgent_HostResetBeforeTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order, first, _ := w.appLog("web")
-	if strings.Join(order, ",") != w.node(0)+","+w.node(1) {
-		t.Fatalf("web's writers %v, want %s then %s", order, w.node(0), w.node(1))
-	}
+	first, _ := w.appWritersAre("web", w.node(0), w.node(1))
 	if !resetAt.Before(first[w.node(1)]) {
 		t.Fatalf("host reset at %s, after the new copy's first write at %s", resetAt.Format("15:04:05.000"), first[w.node(1)].Format("15:04:05.000"))
 	}
