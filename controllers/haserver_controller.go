@@ -139,7 +139,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{RequeueAfter: unsafeStateRetry}, nil
 	}
 	machinestate.WriteStatus(&s, st, now)
-	recordBootIDs(&s, st, views)
+	recordBootIDs(&s, prev, st, views)
 	recordAgentWork(&s, cmds, now)
 	s.Status.LocalDecisions = machinestate.LocalDecisions(cfg)
 	setConditions(&s, st, cfg, missingNodes(cfg, views))
@@ -245,15 +245,31 @@ func recordAgentWork(s *hav1alpha1.HAServer, cmds []hotstandby.Command, now time
 }
 
 // recordBootIDs remembers each live host's boot ID, except a fenced host's:
-// its old boot ID is what tells that it has rebooted since.
-func recordBootIDs(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string]*hostView) {
+// its old boot ID is what tells that it has rebooted since. A reboot whose
+// end of the server is not yet news (an old pod may still start or run:
+// rebootPending) is not recorded either. Recording a new boot ID forgets
+// the pod recorded in the old one: whatever it ran went with that boot.
+func recordBootIDs(s *hav1alpha1.HAServer, prev, st *hotstandby.State, views map[string]*hostView) {
 	for i := range s.Status.Hosts {
 		h := &s.Status.Hosts[i]
 		v := views[h.Node]
-		if m := st.Host(h.Node); v != nil && v.alive && v.bootID != "" && m != nil && m.State != hotstandby.Fenced {
-			h.BootID = v.bootID
+		m := st.Host(h.Node)
+		if v == nil || !v.alive || v.bootID == "" || m == nil || m.State == hotstandby.Fenced || rebootPending(prev, h.Node, v) {
+			continue
 		}
+		if h.BootID != "" && h.BootID != v.bootID && (v.pod == nil || h.Pod != v.pod.Name) {
+			h.Pod = ""
+		}
+		h.BootID = v.bootID
 	}
+}
+
+// rebootPending says node rebooted while the machine had the server
+// running there, and the end of that copy is not yet an event: a pod of
+// the old boot may still run or start (deriveEvents waits for it).
+func rebootPending(prev *hotstandby.State, node string, v *hostView) bool {
+	h := prev.Host(node)
+	return v.rebooted && v.copyMayRun && h != nil && h.Running && h.State != hotstandby.Fenced
 }
 
 // hostNodes are the nodes to observe: configured hosts and any host the

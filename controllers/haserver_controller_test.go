@@ -172,6 +172,39 @@ func TestHostFailure_WithoutDisks_WaitsOutSelfFencing(t *testing.T) {
 	f.waitEvent("app", "HAMN110-E")
 }
 
+// A host that reboots within its Lease (a watchdog reset, a quick power
+// cycle) is never seen lost: its new boot ID is the only news. Whatever ran
+// there went with the old boot, so the active copy failed: the standby
+// takes over. The old pod is never read as the server's current copy, nor
+// its removal (hamon deletes it before the kubelet reports it lost) as a
+// normal end.
+func TestRebootWithinTheLease_IsAnAbnormalEndOfTheActiveCopy(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-quickboot", "q-a", "q-b")
+	f.newServer("app", func(s *hav1alpha1.HAServerSpec) { s.Mode = hav1alpha1.ModeServer }, "q-a", "q-b")
+	f.waitActive("app", "q-a")
+	eventually(t, "the standby copy runs on q-b", func() bool { return f.get("app").Status.StandbyNodes == "q-b" })
+	old := f.podOn("app", "q-a")
+	f.reboot("q-a")
+	s := f.waitActive("app", "q-b")
+	if c := s.Status.Switchovers[len(s.Status.Switchovers)-1].Cause; c != "ServerFailure" {
+		t.Fatalf("cause %s, want ServerFailure", c)
+	}
+	// As after any failure of the active copy, the failed host waits for
+	// the operator (monbegin) to start a standby there again; the old boot's
+	// pod is removed and is not recorded as the server's pod there.
+	eventually(t, "the old boot's pod is gone and forgotten", func() bool {
+		var p corev1.Pod
+		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(old), &p)
+		for _, h := range f.get("app").Status.Hosts {
+			if h.Node == "q-a" {
+				return apierrors.IsNotFound(err) && h.Pod == "" && !h.Running
+			}
+		}
+		return false
+	})
+}
+
 func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")

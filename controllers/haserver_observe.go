@@ -71,35 +71,6 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 	for _, n := range nodes {
 		views[n] = &hostView{}
 	}
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingFields{podServerIndex: s.Name}); err != nil {
-		return nil, fmt.Errorf("listing pods of %s: %w", s.Name, err)
-	}
-	recorded := map[string]string{}
-	for _, h := range s.Status.Hosts {
-		recorded[h.Node] = h.Pod
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if !metav1IsControlledBy(p, s) {
-			continue
-		}
-		v := views[p.Spec.NodeName]
-		if v == nil {
-			v = &hostView{}
-			views[p.Spec.NodeName] = v
-		}
-		live := p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-		switch {
-		case p.Name == recorded[p.Spec.NodeName], v.pod == nil && live:
-			if v.pod != nil {
-				v.stale = append(v.stale, v.pod)
-			}
-			v.pod, v.live = p, live
-		default:
-			v.stale = append(v.stale, p)
-		}
-	}
 	now := r.Clock.Now()
 	for _, n := range nodes {
 		v := views[n]
@@ -150,6 +121,40 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		}
 		v.nodeExists = err == nil
 		v.cordoned = err == nil && node.Spec.Unschedulable
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(s.Namespace), client.MatchingFields{podServerIndex: s.Name}); err != nil {
+		return nil, fmt.Errorf("listing pods of %s: %w", s.Name, err)
+	}
+	recorded := map[string]string{}
+	for _, h := range s.Status.Hosts {
+		recorded[h.Node] = h.Pod
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !metav1IsControlledBy(p, s) {
+			continue
+		}
+		v := views[p.Spec.NodeName]
+		if v == nil {
+			v = &hostView{}
+			views[p.Spec.NodeName] = v
+		}
+		live := p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+		switch {
+		case ofEarlierBoot(p, v.bootID):
+			// Created for an earlier boot of the host: whatever it ran
+			// went with that boot, and it is never the current copy (a
+			// kubelet may report it Running for a while after the reboot).
+			v.stale = append(v.stale, p)
+		case p.Name == recorded[p.Spec.NodeName], v.pod == nil && live:
+			if v.pod != nil {
+				v.stale = append(v.stale, v.pod)
+			}
+			v.pod, v.live = p, live
+		default:
+			v.stale = append(v.stale, p)
+		}
 	}
 	for _, h := range s.Status.Hosts {
 		if v := views[h.Node]; v != nil && h.BootID != "" && v.bootID != "" && v.bootID != h.BootID {
@@ -220,6 +225,15 @@ func containerMayRun(p *corev1.Pod) bool {
 	}
 	cs := serverContainerStatus(p)
 	return cs == nil || cs.State.Terminated == nil
+}
+
+// ofEarlierBoot says p was created for another boot of its host than the
+// current one (bootID, as the host's agent reports it). Pods without the
+// annotation (made by an older hamon) and hosts without a reported boot
+// ID say nothing.
+func ofEarlierBoot(p *corev1.Pod, bootID string) bool {
+	made := p.Annotations[hav1alpha1.AnnotationBootID]
+	return made != "" && bootID != "" && made != bootID
 }
 
 // recordedPod is the server's pod on node as the status records it.
@@ -319,7 +333,7 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 			// that had not started yet starts when the kubelet comes back:
 			// the end is news only once every old pod ended or is gone
 			// (hamon deletes them).
-			if h.Running && h.State != hotstandby.Fenced && !v.copyMayRun {
+			if h.Running && h.State != hotstandby.Fenced && !rebootPending(st, h.Node, v) {
 				evs = append(evs, hotstandby.ServerExited{Node: h.Node, Normal: false})
 			}
 		default:

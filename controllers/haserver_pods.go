@@ -57,7 +57,7 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 			ctrl.LoggerFrom(ctx).V(1).Info("A new copy waits for an earlier one to end", "node", h.Node,
 				"copyMayRun", v.copyMayRun, "awaitAgent", v.awaitAgent, "stalePods", held)
 		case want && !v.live:
-			p, err := r.createPod(ctx, s, h.Node, role)
+			p, err := r.createPod(ctx, s, h.Node, v.bootID, role)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -94,8 +94,8 @@ func setPodName(s *hav1alpha1.HAServer, node, name string) {
 	}
 }
 
-func (r *HAServerReconciler) createPod(ctx context.Context, s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
-	p, err := buildPod(s, node, role)
+func (r *HAServerReconciler) createPod(ctx context.Context, s *hav1alpha1.HAServer, node, bootID, role string) (*corev1.Pod, error) {
+	p, err := buildPod(s, node, bootID, role)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (r *HAServerReconciler) deletePod(ctx context.Context, p *corev1.Pod) error
 // to the node, never restarted by the kubelet (hamon decides restarts),
 // with the role file, the termCommand as preStop hook and the periodic
 // patrol as readiness probe, both run inside the server's container.
-func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
+func buildPod(s *hav1alpha1.HAServer, node, bootID, role string) (*corev1.Pod, error) {
 	tmpl := s.Spec.Template.DeepCopy()
 	if len(tmpl.Spec.Containers) == 0 {
 		return nil, fmt.Errorf("spec.template.spec.containers is empty: the first container is the server")
@@ -158,6 +158,11 @@ func buildPod(s *hav1alpha1.HAServer, node, role string) (*corev1.Pod, error) {
 	}
 	p.Labels[hav1alpha1.LabelServer] = s.Name
 	p.Labels[hav1alpha1.LabelRole] = role
+	p.Annotations[hav1alpha1.AnnotationNode] = node
+	delete(p.Annotations, hav1alpha1.AnnotationBootID)
+	if bootID != "" {
+		p.Annotations[hav1alpha1.AnnotationBootID] = bootID
+	}
 	p.Spec.NodeName = node
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{

@@ -125,9 +125,16 @@ type fakeCluster struct {
 	// and the pod removed; 0: at once. deleting says since when.
 	termination time.Duration
 	deleting    map[types.UID]time.Time
-	stop        chan struct{}
-	done        chan struct{}
-	server      string
+	// startedIn is the boot in which the kubelet started each pod: after a
+	// reboot its container is gone, and the kubelet says so.
+	startedIn map[types.UID]string
+	// bootedAt is when each node last rebooted: its kubelet reports the
+	// containers lost with the old boot only some time later
+	// (lostReportDelay), after it has synced the pods.
+	bootedAt map[string]time.Time
+	stop     chan struct{}
+	done     chan struct{}
+	server   string
 }
 
 func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
@@ -137,7 +144,7 @@ func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
 		t.Fatal(err)
 	}
 	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{}, quiet: map[string]bool{},
-		deleting: map[types.UID]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+		deleting: map[types.UID]time.Time{}, startedIn: map[types.UID]string{}, bootedAt: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, n := range nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
 		if err := env.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -213,8 +220,12 @@ func (f *fakeCluster) runPods() {
 	defer f.mu.Unlock()
 	for i := range pods.Items {
 		p := &pods.Items[i]
+		node := p.Spec.NodeName
 		switch {
-		case p.DeletionTimestamp != nil && f.termination > 0 && p.Status.Phase == corev1.PodRunning:
+		case !f.alive[node]:
+			// No kubelet: nothing starts, nothing is confirmed ended, and
+			// a deleted pod stays until the kubelet is back.
+		case p.DeletionTimestamp != nil && f.termination > 0 && p.Status.Phase == corev1.PodRunning && !f.lostInReboot(p):
 			since, ok := f.deleting[p.UID]
 			if !ok {
 				f.deleting[p.UID] = time.Now()
@@ -229,11 +240,32 @@ func (f *fakeCluster) runPods() {
 			_ = env.Client.Status().Update(ctx, p)
 		case p.DeletionTimestamp != nil:
 			_ = env.Client.Delete(ctx, p, client.GracePeriodSeconds(0))
-		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && f.alive[p.Spec.NodeName] && !f.hold[p.Spec.NodeName]:
-			setPodRunning(p, true)
+		case f.lostInReboot(p) && p.Status.Phase == corev1.PodRunning && time.Since(f.bootedAt[node]) >= lostReportDelay:
+			// Started before the host rebooted: its container went with
+			// that boot (a kubelet reports it so, and never restarts it; a
+			// pod deleted meanwhile is just removed, as above).
+			p.Status.Phase = corev1.PodFailed
+			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown"}}
+			p.Status.ContainerStatuses[0].Ready = false
 			_ = env.Client.Status().Update(ctx, p)
+		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && !f.hold[node]:
+			setPodRunning(p, true)
+			if err := env.Client.Status().Update(ctx, p); err == nil {
+				f.startedIn[p.UID] = f.boot[node]
+			}
 		}
 	}
+}
+
+// lostReportDelay is how long a kubelet back from a reboot takes to report
+// the containers that went with the old boot.
+const lostReportDelay = time.Second
+
+// lostInReboot says p's container was started in an earlier boot of its
+// node, so it is gone.
+func (f *fakeCluster) lostInReboot(p *corev1.Pod) bool {
+	b := f.startedIn[p.UID]
+	return b != "" && b != f.boot[p.Spec.NodeName]
 }
 
 func setPodRunning(p *corev1.Pod, ready bool) {
@@ -262,6 +294,7 @@ func (f *fakeCluster) reboot(node string) {
 	defer f.mu.Unlock()
 	f.alive[node] = true
 	f.boot[node] += "+"
+	f.bootedAt[node] = time.Now()
 }
 
 func (f *fakeCluster) holdPods(node string, hold bool) {

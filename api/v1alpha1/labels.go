@@ -10,6 +10,11 @@ const (
 	LabelRole = "ha.hamon.io/role"
 	// AnnotationNode names the node the pod is pinned to.
 	AnnotationNode = "ha.hamon.io/node"
+	// AnnotationBootID is the node's boot ID (as its agent reports it)
+	// when hamon created the pod. A pod made for an earlier boot is never
+	// taken for the server's current copy on the node: what it ran went
+	// with that boot, and if it had not started yet it must not start now.
+	AnnotationBootID = "ha.hamon.io/boot-id"
 	// RoleActiveLabel and RoleStandbyLabel are the values of LabelRole.
 	RoleActiveLabel  = "active"
 	RoleStandbyLabel = "standby"
