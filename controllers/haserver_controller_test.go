@@ -205,6 +205,64 @@ func TestRebootWithinTheLease_IsAnAbnormalEndOfTheActiveCopy(t *testing.T) {
 	})
 }
 
+// The soak's case (seed 20261208): the active copy fails just as the
+// standby chosen to take over reboots within its Lease. Its standby copy
+// went with the old boot: the switchover must not wait for that copy to
+// be promoted; it goes on to the next standby.
+func TestTargetRebootedWithinTheLease_SwitchoverGoesOn(t *testing.T) {
+	for _, disks := range []bool{false, true} {
+		t.Run(map[bool]string{false: "without disks", true: "with a shared disk"}[disks], func(t *testing.T) {
+			withManager(t)
+			ns := map[bool]string{false: "t-tgtboot", true: "t-tgtboot-disk"}[disks]
+			a, b, c := ns+"-a", ns+"-b", ns+"-c"
+			f := newFakeCluster(t, ns, a, b, c)
+			f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+				s.Mode = hav1alpha1.ModeServer
+				if disks {
+					s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+				}
+			}, a, b, c)
+			if disks {
+				eventually(t, "the reservation is asked of "+a, func() bool { return f.get("db").Status.FencingEpoch == 1 })
+				f.reserved(a, "db", 1)
+			}
+			f.waitActive("db", a)
+			eventually(t, "both standbys run", func() bool { return f.get("db").Status.StandbyNodes == b+","+c })
+			f.reboot(b)
+			f.exit("db", a, 2)
+			if disks {
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				t.Cleanup(func() { close(stop); <-done })
+				go func() {
+					// The agents answer whichever Reserve comes.
+					defer close(done)
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(200 * time.Millisecond):
+						}
+						s := f.get("db")
+						if sw := s.Status.Switchover; sw != nil && sw.Stage == "Reserving" {
+							f.reserved(sw.To, "db", s.Status.FencingEpoch)
+						}
+					}
+				}()
+			}
+			eventually(t, "db Online on "+c+" or "+b, func() bool {
+				s := f.get("db")
+				return s.Status.Phase == hav1alpha1.PhaseOnline && (s.Status.ActiveNode == c || s.Status.ActiveNode == b)
+			})
+			// Not by a start timeout: the lost copy is news as soon as the
+			// kubelet reports it (or the pod is gone).
+			if reasons := f.eventReasons("db"); strings.Contains(reasons, "HAMN125-W") {
+				t.Fatalf("a target timed out: events %s", reasons)
+			}
+		})
+	}
+}
+
 func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")

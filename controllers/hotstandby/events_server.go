@@ -48,14 +48,25 @@ func (s *step) onExited(node string, normal bool) {
 	if h == nil {
 		return
 	}
+	wasRunning := h.Running
 	h.Running = false
 	sw := s.st.Switch
 	if sw != nil && sw.To == node {
-		// Before the Activating stage nothing was started there: a stale
-		// report of an earlier copy, which is now known gone.
 		h.ActiveCopy = false
-		if sw.Stage == StageActivating || sw.Stage == StageAwaitingMembers {
+		switch {
+		case sw.Stage == StageActivating || sw.Stage == StageAwaitingMembers:
 			s.targetFailed(fmt.Sprintf("the server exited on %s while starting", node))
+		case sw.TargetWasRunning && wasRunning:
+			// The standby copy this switchover was to promote ended
+			// before its activation (its host rebooted, or it crashed):
+			// there is nothing to promote, so activation starts the
+			// server there, as in Monitor mode. Otherwise it would wait
+			// for a promotion that cannot come.
+			sw.TargetWasRunning = false
+			s.warn("HAMN138-W", "The standby copy on %s ended before its promotion: the switchover starts the server there", node)
+		default:
+			// Before the Activating stage nothing was started there: a
+			// stale report of an earlier copy, which is now known gone.
 		}
 		return
 	}

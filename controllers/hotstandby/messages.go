@@ -32,6 +32,7 @@ var Messages = map[string]string{
 	"HAMN135-W": "The primary host did not come up in time; the best live host waits in ActiveStartWait for Act (7.5.1).",
 	"HAMN136-I": "A start retry is made.",
 	"HAMN137-I": "A server without shared disks waits to start on a host that renewed its Lease again only lately (two watchdog timeouts).",
+	"HAMN138-W": "The standby copy on the switchover target ended before its promotion (Server mode): activation starts the server there instead.",
 	"HAMN140-I": "An operator request was accepted.",
 	"HAMN141-W": "An operator request was refused; the message says why.",
 	"HAMN142-I": "The server was ended (monend).",

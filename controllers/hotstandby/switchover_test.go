@@ -307,3 +307,19 @@ func TestHostsAddedAndRemoved(t *testing.T) {
 		t.Fatal("the active host was dropped while active")
 	}
 }
+
+// Server mode: the standby copy the switchover was to promote ends before
+// its activation (its host rebooted within its Lease, or it crashed). There
+// is nothing left to promote: activation starts the server on the target,
+// instead of waiting for a promotion that cannot come.
+func TestServerMode_TargetCopyEndsBeforePromotion_ActivationStartsTheServer(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeServer, withDisks))
+	h.do(ServerExited{Node: "a"})
+	h.wantCmds(Reserve{Node: "b", Epoch: 2})
+	h.do(ServerExited{Node: "b"})
+	h.wantEmit("HAMN138-W")
+	h.do(ReservationTaken{Node: "b", Epoch: 2})
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
+	h.do(ServerStarted{Node: "b"})
+	h.wantState("b", Online)
+}
