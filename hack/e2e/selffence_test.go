@@ -5,9 +5,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,7 +50,7 @@ func (w *world) disklessServerWith(name string, mutate func(*hav1alpha1.HAServer
 			}
 		}
 		s.Template.Spec.Containers[0].Command = []string{"/bin/sh", "-c",
-			`trap 'exit 0' TERM; while :; do [ "$(cat "$HAMON_ROLE_FILE" 2>/dev/null)" = active ] && echo "$HAMON_SIM_NODE $(date +%s%N)" >> ` +
+			`trap 'exit 0' TERM; while :; do [ "$(cat "$HAMON_ROLE_FILE" 2>/dev/null)" = active ] && echo "$HAMON_SIM_NODE $$ $(date +%s%N)" >> ` +
 				log + `; sleep 0.05; done`}
 		if mutate != nil {
 			mutate(s)
@@ -56,44 +58,61 @@ func (w *world) disklessServerWith(name string, mutate func(*hav1alpha1.HAServer
 	})
 }
 
-// appWrite is one line of a server's own write log.
+// appWrite is one line of a server's own write log: the node, the copy
+// (the server process's pid: each start is a new copy) and the time.
 type appWrite struct {
-	node string
-	at   time.Time
+	node, copy string
+	at         time.Time
 }
 
-// appLog reads a server's own write log and checks that its writers follow
-// one another, never overlap: once a node wrote after another, the other
-// never writes again. It returns the writers in order and each one's
-// first and last write.
-func (w *world) appLog(name string) (order []string, first, last map[string]time.Time) {
+// appWrites reads a server's own write log.
+func (w *world) appWrites(name string) []appWrite {
 	w.t.Helper()
 	f, err := os.Open(filepath.Join(w.sc.Dir, "applog-"+name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	first, last = map[string]time.Time{}, map[string]time.Time{}
+	var out []appWrite
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) != 2 {
+		if len(fields) != 3 {
 			continue // a line cut by a kill
 		}
-		ns, err := strconv.ParseInt(fields[1], 10, 64)
+		ns, err := strconv.ParseInt(fields[2], 10, 64)
 		if err != nil {
 			continue
 		}
-		x := appWrite{node: fields[0], at: time.Unix(0, ns)}
-		if len(order) == 0 || order[len(order)-1] != x.node {
-			for _, prev := range order {
-				if prev == x.node {
-					w.t.Fatalf("%s: %s wrote at %s after %s took over: two copies ran", name, x.node,
-						x.at.Format("15:04:05.000"), order[len(order)-1])
-				}
+		out = append(out, appWrite{node: fields[0], copy: fields[0] + "/" + fields[1], at: time.Unix(0, ns)})
+	}
+	return out
+}
+
+// appLog reads a server's own write log and checks that its copies follow
+// one another, never overlap: once a copy wrote after another, the other
+// never writes again. It returns the nodes of the copies in order and
+// each node's first and last write.
+func (w *world) appLog(name string) (order []string, first, last map[string]time.Time) {
+	w.t.Helper()
+	first, last = map[string]time.Time{}, map[string]time.Time{}
+	var copies []string
+	for _, x := range w.appWrites(name) {
+		if len(copies) == 0 || copies[len(copies)-1] != x.copy {
+			if slices.Contains(copies, x.copy) {
+				w.t.Fatalf("%s: copy %s wrote at %s after %s took over: two copies ran", name, x.copy,
+					x.at.Format("15:04:05.000"), copies[len(copies)-1])
 			}
-			order = append(order, x.node)
-			first[x.node] = x.at
+			copies = append(copies, x.copy)
+			if len(order) == 0 || order[len(order)-1] != x.node {
+				order = append(order, x.node)
+			}
+			if _, ok := first[x.node]; !ok {
+				first[x.node] = x.at
+			}
 		}
 		last[x.node] = x.at
 	}

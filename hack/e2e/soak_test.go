@@ -68,7 +68,7 @@ func TestSoak(t *testing.T) {
 	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}); err != nil {
 		t.Fatal(err)
 	}
-	w.sc.StartController("--zap-log-level=debug")
+	w.sc.StartController("--zap-log-level=debug", "--zap-time-encoding=rfc3339nano")
 	for i := range 3 {
 		w.sc.StartHost(w.node(i))
 	}
@@ -173,7 +173,9 @@ func (w *world) soakMarks() map[string]int {
 	return out
 }
 
-// soakWriters is the server's log as the node of each write, in order.
+// soakWriters is the server's log as the writer of each write, in order:
+// the copy (node/pid) for a server without a disk, which writes its own
+// log; the node for a server with one (its disk records the initiator).
 func (w *world) soakWriters(s soakServer) []string {
 	w.t.Helper()
 	var out []string
@@ -187,28 +189,34 @@ func (w *world) soakWriters(s soakServer) []string {
 		}
 		return out
 	}
-	data, _ := os.ReadFile(filepath.Join(w.sc.Dir, "applog-"+s.name))
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) == 2 {
-			out = append(out, f[0])
-		}
+	for _, x := range w.appWrites(s.name) {
+		out = append(out, x.copy)
 	}
 	return out
 }
 
-// oneActiveSince checks the server's log since from: once its current
-// active copy wrote, nobody else did. "" when it holds.
+// oneActiveSince checks the server's log since from for two active copies.
+// Without a disk each write names its copy: once a copy wrote after
+// another, the other never writes again. With a disk each names its node,
+// and a server may come back to a node in one step (a to b, then back to
+// a): two nodes whose writes alternate (a, b, a, b) are two copies. ""
+// when it holds.
 func (w *world) oneActiveSince(s soakServer, from int, what string) string {
 	w.t.Helper()
-	active := w.getNamed(s.name).Status.ActiveNode
-	seen := false
-	for _, n := range w.soakWriters(s)[from:] {
-		if n == active {
-			seen = true
-			continue
+	var runs []string
+	for _, x := range w.soakWriters(s)[from:] {
+		if len(runs) == 0 || runs[len(runs)-1] != x {
+			runs = append(runs, x)
 		}
-		if seen {
-			return fmt.Sprintf("after %s: %s: %s wrote after the active %s had started writing: two active copies", what, s.name, n, active)
+	}
+	for i := range runs {
+		if s.disk == "" && slices.Contains(runs[:i], runs[i]) {
+			return fmt.Sprintf("after %s: %s: copy %s wrote again after %s took over: two active copies (writers %v)", what, s.name,
+				runs[i], runs[i-1], runs)
+		}
+		if s.disk != "" && i >= 3 && runs[i] == runs[i-2] && runs[i-1] == runs[i-3] {
+			return fmt.Sprintf("after %s: %s: %s and %s wrote in turn: two active copies (writers %v)", what, s.name,
+				runs[i-1], runs[i], runs)
 		}
 	}
 	return ""
@@ -321,7 +329,7 @@ func (w *world) inject(f soakFault) string {
 	case "controller-kill":
 		w.sc.Kill("manager")
 		time.Sleep(d / 4)
-		w.sc.StartController("--zap-log-level=debug")
+		w.sc.StartController("--zap-log-level=debug", "--zap-time-encoding=rfc3339nano")
 		return "controller killed and started again"
 	case "path-loss":
 		disk := "mpatha"
