@@ -52,6 +52,9 @@ func memberView(m *hav1alpha1.HAServer) hotstandby.MemberView {
 		switch h.State {
 		case hav1alpha1.HostStartRetry:
 			v.StartRetryOn = h.Node
+			if h.Since != nil {
+				v.StartRetrySince = h.Since.Time
+			}
 		case hav1alpha1.HostGroupSwitchWait:
 			v.GroupSwitchWaitOn = h.Node
 		}

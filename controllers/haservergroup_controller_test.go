@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,6 +60,42 @@ func TestGroupExchange_OneFailureSwitchesTheGroup(t *testing.T) {
 
 // 4.4.1: no_exchange: only the failed member is terminated; its standby
 // waits in GroupSwitchWait until monswap -g switches the group.
+// 3.2.7: a member's start retries are canceled only by another member's
+// switchover that succeeded after they began (before, the other member's
+// first activation canceled them at once), and a canceled member that
+// cannot follow the group is a hot-standby error, said as such (before:
+// Stopped, no host active, no error).
+func TestGroup_StartRetriesCanceledOnlyByALaterSwitchover(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-grr", "gr-a", "gr-b", "gr-c")
+	f.newGroup("g", hav1alpha1.HAServerGroupSpec{})
+	f.newServer("db", inGroup("g", true), "gr-a", "gr-b")
+	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) {
+		inGroup("g", true)(s)
+		s.SwitchError = hav1alpha1.SwitchErrorRetry
+		s.SwitchRetry = ptr(int32(100))
+	}, "gr-a", "gr-c")
+	f.waitActive("db", "gr-a")
+	f.waitActive("tp", "gr-a")
+	f.failStarts("gr-c", "CreateContainerError")
+	f.exit("tp", "gr-a", 1)
+	f.waitEvent("tp", "HAMN126-W")
+	// db's first activation is older than tp's retries: they go on.
+	eventually(t, "tp retries twice on gr-c", func() bool { return strings.Count(f.eventReasons("tp"), "HAMN136-I") >= 2 })
+	for _, h := range f.get("tp").Status.Hosts {
+		if h.Node == "gr-c" && h.State != hav1alpha1.HostStartRetry {
+			t.Fatalf("tp on gr-c is %s, want StartRetry", h.State)
+		}
+	}
+	// db now switches over to gr-b, which tp cannot run on.
+	f.exit("db", "gr-a", 1)
+	f.waitActive("db", "gr-b")
+	eventually(t, "tp's retries are canceled with a hot-standby error", func() bool {
+		r := f.eventReasons("tp")
+		return strings.Contains(r, "HAMN127-W") && strings.Contains(r, "HAMN129-E") && f.get("tp").Status.Phase == hav1alpha1.PhaseFailed
+	})
+}
+
 func TestGroupNoExchange_WaitsForGroupSwap(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-gn", "gn-a", "gn-b")

@@ -104,6 +104,44 @@ func DecideManagerSwitchover(p ManagerPolicy, members []Member) ManagerDecision 
 	}
 }
 
+// onGroupMemberSwitched: another member of the group switched over to the
+// node to, after this member's start retries began (PlanGroup checks
+// that). 3.2.7: the retries are canceled. The group's members run on one
+// host, so this member follows the others there: it is activated on to
+// when to is one of its live hosts; otherwise it is a hot-standby error,
+// the outcome the retries were to avoid, said as such (never a silent
+// Stopped with no host active).
+func (s *step) onGroupMemberSwitched(to string) {
+	retrying := false
+	for _, h := range s.st.Hosts {
+		retrying = retrying || (h.State == StartRetry && h.Node != to)
+	}
+	if !retrying {
+		return
+	}
+	why := "a member of group " + s.cfg.Group + " switched to " + to
+	t := s.st.Host(to)
+	follow := t != nil && t.Alive && (t.State == Standby || t.State == Stopped) && slices.Contains(s.cfg.Hosts, to)
+	if !follow {
+		for i := range s.st.Hosts {
+			if h := &s.st.Hosts[i]; h.State == StartRetry {
+				s.set(h, Failed, RoleNone, "start retries canceled: "+why)
+				h.WantStandby, h.StartRetries = false, 0
+				s.warn("HAMN127-W", "Start retries on %s canceled: %s", h.Node, why)
+			}
+		}
+		if s.st.Switch == nil && s.activeHost() == nil {
+			s.warn("HAMN129-E", "Hot standby error: the start retries were canceled (%s), and %s cannot run the server", why, to)
+			s.st.Halted = PhaseFailed
+		}
+		return
+	}
+	s.cancelStartRetries(to, why)
+	if s.st.Switch == nil && s.activeHost() == nil {
+		s.begin("", to, CauseGroupSwitch, false, false, "")
+	}
+}
+
 // MemberView is what the group coordinator sees of one member.
 type MemberView struct {
 	Name string
@@ -117,6 +155,8 @@ type MemberView struct {
 	LastSwitch *Switchover
 	// StartRetryOn is the node where the member is in StartRetry, "".
 	StartRetryOn string
+	// StartRetrySince is when the member entered StartRetry there.
+	StartRetrySince time.Time
 	// GroupSwitchWaitOn is the node where the member waits in GroupSwitchWait, "".
 	GroupSwitchWaitOn string
 }
@@ -169,12 +209,17 @@ func PlanGroup(members []MemberView) []GroupCommand {
 		}
 	}
 	for _, m := range members {
-		if m.LastSwitch == nil || m.LastSwitch.Result != ResultSucceeded {
+		// 3.2.7: another member that successfully switched over to another
+		// host cancels the start retries; only a switchover (not a first
+		// activation) that ended after they began counts. The status keeps
+		// whole seconds: one in the same second is not "after".
+		last := m.LastSwitch
+		if last == nil || last.Result != ResultSucceeded || last.From == "" {
 			continue
 		}
 		for _, o := range members {
-			if o.Name != m.Name && o.StartRetryOn != "" && o.StartRetryOn != m.LastSwitch.To {
-				out = append(out, GroupCommand{Member: o.Name, Event: GroupMemberSwitched{To: m.LastSwitch.To}})
+			if o.Name != m.Name && o.StartRetryOn != "" && o.StartRetryOn != last.To && last.Finished.After(o.StartRetrySince) {
+				out = append(out, GroupCommand{Member: o.Name, Event: GroupMemberSwitched{To: last.To}})
 			}
 		}
 	}

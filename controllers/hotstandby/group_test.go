@@ -58,16 +58,65 @@ func TestGroupExchange_PlannedSwitchOfAMemberDoesNotLead(t *testing.T) {
 }
 
 func TestGroup_MemberSwitchedCancelsOthersStartRetries(t *testing.T) {
+	began := t0.Add(time.Minute)
 	members := []MemberView{
-		{Name: "db", LastSwitch: &Switchover{To: "b", Result: ResultSucceeded}},
-		{Name: "tp", StartRetryOn: "c"},
-		{Name: "same", StartRetryOn: "b"},
+		{Name: "db", LastSwitch: &Switchover{From: "a", To: "b", Result: ResultSucceeded, Finished: began.Add(time.Second)}},
+		{Name: "tp", StartRetryOn: "c", StartRetrySince: began},
+		{Name: "same", StartRetryOn: "b", StartRetrySince: began},
 	}
 	got := PlanGroup(members)
 	want := []GroupCommand{{Member: "tp", Event: GroupMemberSwitched{To: "b"}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v want %v", got, want)
 	}
+}
+
+// 3.2.7: only another member's switchover that succeeded after the retries
+// began cancels them; a first activation (no old host) or an older
+// switchover does not. Before, any newest finished switchover did, at once.
+func TestGroup_OnlyASwitchoverAfterTheRetriesBeganCancelsThem(t *testing.T) {
+	began := t0.Add(time.Minute)
+	for _, last := range []Switchover{
+		{From: "", To: "b", Cause: CauseInitial, Result: ResultSucceeded, Finished: began.Add(time.Second)},
+		{From: "a", To: "b", Cause: CauseServerFailure, Result: ResultSucceeded, Finished: began.Add(-time.Second)},
+		{From: "a", To: "b", Cause: CauseServerFailure, Result: ResultSucceeded, Finished: began},
+		{From: "a", To: "b", Cause: CauseServerFailure, Result: ResultFailed, Finished: began.Add(time.Second)},
+	} {
+		members := []MemberView{{Name: "db", LastSwitch: &last}, {Name: "tp", StartRetryOn: "c", StartRetrySince: began}}
+		if got := PlanGroup(members); len(got) != 0 {
+			t.Errorf("%+v canceled tp's retries: %v", last, got)
+		}
+	}
+}
+
+// A member whose retries a group switch canceled follows the group to the
+// host it went to: activated there (cause GroupSwitch)...
+func TestGroupMember_RetriesCanceled_FollowsTheGroup(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeMonitor, withRetry(5), func(c *Config) { c.Group = "g"; c.Exchange = true }))
+	h.do(ServerExited{Node: "a"})
+	h.do(StartFailed{Node: "b"})
+	h.do(StartFailed{Node: "c"})
+	h.wantState("c", StartRetry)
+	h.do(Request{ID: "bg", Action: ActionBegin, Node: "b"}) // b is a standby again
+	h.do(ServerStarted{Node: "b"})
+	h.do(GroupMemberSwitched{To: "b"})
+	h.wantEmit("HAMN127-W")
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
+	h.do(ServerStarted{Node: "b"})
+	h.wantState("b", Online)
+}
+
+// ...and where it cannot run there, it is a hot-standby error, said as
+// such: never a silent Stopped with no host active.
+func TestGroupMember_RetriesCanceled_CannotFollow_HotStandbyError(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeMonitor, withRetry(5), func(c *Config) { c.Group = "g"; c.Exchange = true }))
+	h.do(ServerExited{Node: "a"})
+	h.do(StartFailed{Node: "b"})
+	h.do(StartFailed{Node: "c"})
+	h.do(GroupMemberSwitched{To: "d"})
+	h.wantEmit("HAMN129-E")
+	h.wantState("c", Failed)
+	h.wantPhase(PhaseFailed)
 }
 
 func TestGroupMember_ReceivesGroupSwitch_PlannedSwitchover(t *testing.T) {

@@ -149,7 +149,7 @@ func (s *step) apply(ev Event) {
 	case GroupSwitch:
 		s.onGroupSwitch(e.To, e.Cause)
 	case GroupMemberSwitched:
-		s.cancelStartRetries(e.To, "a member of group "+s.cfg.Group+" switched to "+e.To)
+		s.onGroupMemberSwitched(e.To)
 	case MembersReady:
 		if sw := s.st.Switch; sw != nil && sw.Stage == StageAwaitingMembers {
 			s.complete()
