@@ -263,6 +263,80 @@ func TestTargetRebootedWithinTheLease_SwitchoverGoesOn(t *testing.T) {
 	}
 }
 
+// 3.2.7: a failed resource connection on the target (its agent could not
+// take the reservation) is a failed start: the next standby takes over,
+// and no host waits in HotStandbyWait.
+func TestResourceConnectionFailure_NextStandbyTakesOver(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-rcfail", "rc-a", "rc-b", "rc-c")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+		s.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}}
+	}, "rc-a", "rc-b", "rc-c")
+	eventually(t, "the reservation is asked of rc-a", func() bool { return f.get("db").Status.FencingEpoch == 1 })
+	f.reserved("rc-a", "db", 1)
+	f.waitActive("db", "rc-a")
+	f.exit("db", "rc-a", 3)
+	eventually(t, "rc-b is asked to take the reservation", func() bool {
+		s := f.get("db")
+		return s.Status.TargetNode == "rc-b" && s.Status.FencingEpoch == 2
+	})
+	f.reserveFailed("rc-b", "db", 2, "PREEMPT AND ABORT: transport error on every path")
+	eventually(t, "rc-c is asked to take the reservation", func() bool {
+		s := f.get("db")
+		return s.Status.TargetNode == "rc-c" && s.Status.FencingEpoch == 3
+	})
+	f.reserved("rc-c", "db", 3)
+	s := f.waitActive("db", "rc-c")
+	for _, h := range s.Status.Hosts {
+		if h.State == hav1alpha1.HostHotStandbyWait {
+			t.Fatalf("%s waits in HotStandbyWait", h.Node)
+		}
+		if h.Node == "rc-b" && h.State != hav1alpha1.HostFailed {
+			t.Fatalf("rc-b is %s, want Failed", h.State)
+		}
+	}
+	f.waitEvent("db", "HAMN125-W")
+}
+
+// 3.2.7 in Server mode: hamon makes the restarts itself, at the retry
+// interval, up to switchRetry, then a hot-standby error (before, it started
+// the server once and waited for ever). Here the target's resource
+// connection keeps failing: each retry takes the reservation anew (a new
+// epoch) before it would start, and its standby copy is never told it is
+// active meanwhile.
+func TestStartRetry_ServerMode_RetriedUpToSwitchRetry(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-srvretry", "sr-a", "sr-b")
+	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) {
+		s.Mode = hav1alpha1.ModeServer
+		s.SwitchError = hav1alpha1.SwitchErrorRetry
+		s.SwitchRetry = ptr(int32(2))
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	}, "sr-a", "sr-b")
+	eventually(t, "the reservation is asked of sr-a", func() bool { return f.get("tp").Status.FencingEpoch == 1 })
+	f.reserved("sr-a", "tp", 1)
+	f.waitActive("tp", "sr-a")
+	eventually(t, "the standby runs on sr-b", func() bool { return f.get("tp").Status.StandbyNodes == "sr-b" })
+	f.exit("tp", "sr-a", 2)
+	for epoch := int64(2); epoch <= 4; epoch++ {
+		eventually(t, fmt.Sprintf("sr-b is asked to take the reservation (epoch %d)", epoch), func() bool {
+			return f.get("tp").Status.FencingEpoch == epoch
+		})
+		if p := f.podOn("tp", "sr-b"); p != nil && p.Labels[hav1alpha1.LabelRole] == hav1alpha1.RoleActiveLabel {
+			t.Fatalf("epoch %d: sr-b's copy is labelled active without the reservation", epoch)
+		}
+		f.reserveFailed("sr-b", "tp", epoch, "no path")
+	}
+	eventually(t, "a hot-standby error after two retries", func() bool {
+		return strings.Contains(f.eventReasons("tp"), "HAMN129-E") && f.get("tp").Status.Phase == hav1alpha1.PhaseFailed
+	})
+	reasons := f.eventReasons("tp")
+	if n := strings.Count(reasons, "HAMN136-I"); n != 2 || !strings.Contains(reasons, "HAMN126-W") {
+		t.Fatalf("%d start retries told (HAMN136-I), want 2, after HAMN126-W: %s", n, reasons)
+	}
+}
+
 func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")

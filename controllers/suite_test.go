@@ -120,6 +120,9 @@ type fakeCluster struct {
 	boot  map[string]string // boot ID per node
 	hold  map[string]bool   // nodes whose kubelet does not start pods
 	quiet map[string]bool   // nodes whose agent skips its renewals for now
+	// failStart is, per node, the waiting reason its kubelet gives every
+	// new pod instead of starting it (ErrImagePull, CreateContainerError).
+	failStart map[string]string
 	// termination is how long a deleted pod's container goes on running
 	// (its preStop hook and grace period) before it is reported terminated
 	// and the pod removed; 0: at once. deleting says since when.
@@ -143,7 +146,7 @@ func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{}, quiet: map[string]bool{},
+	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{}, quiet: map[string]bool{}, failStart: map[string]string{},
 		deleting: map[types.UID]time.Time{}, startedIn: map[types.UID]string{}, bootedAt: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, n := range nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
@@ -248,6 +251,13 @@ func (f *fakeCluster) runPods() {
 			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown"}}
 			p.Status.ContainerStatuses[0].Ready = false
 			_ = env.Client.Status().Update(ctx, p)
+		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && f.failStart[node] != "":
+			if len(p.Status.ContainerStatuses) == 0 {
+				p.Status.Phase = corev1.PodPending
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: f.failStart[node], Message: "simulated"}}}}
+				_ = env.Client.Status().Update(ctx, p)
+			}
 		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && !f.hold[node]:
 			setPodRunning(p, true)
 			if err := env.Client.Status().Update(ctx, p); err == nil {
@@ -295,6 +305,14 @@ func (f *fakeCluster) reboot(node string) {
 	f.alive[node] = true
 	f.boot[node] += "+"
 	f.bootedAt[node] = time.Now()
+}
+
+// failStarts makes node's kubelet fail to start every new pod with reason
+// (or start them again, reason "").
+func (f *fakeCluster) failStarts(node, reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failStart[node] = reason
 }
 
 func (f *fakeCluster) holdPods(node string, hold bool) {
@@ -393,6 +411,25 @@ func (f *fakeCluster) reserved(node, server string, epoch int64) {
 	f.report(node, server, func(r *hav1alpha1.NodeServerStatus) {
 		r.Epoch, r.Reservation = epoch, hav1alpha1.ReservationHeld
 		r.AddAnswer(hav1alpha1.AgentAnswer{ID: id, Action: hav1alpha1.AgentReserve, Epoch: epoch, Result: hav1alpha1.AnswerDone})
+	})
+}
+
+// reserveFailed answers node's Reserve request for epoch as an agent that
+// could not take the reservation.
+func (f *fakeCluster) reserveFailed(node, server string, epoch int64, why string) {
+	f.t.Helper()
+	var id int64
+	for _, rq := range f.get(server).Status.AgentRequests {
+		if rq.Node == node && rq.Action == hav1alpha1.AgentReserve && rq.Epoch == epoch {
+			id = rq.ID
+		}
+	}
+	if id == 0 {
+		f.t.Fatalf("%s has no Reserve request for %s in epoch %d", server, node, epoch)
+	}
+	f.report(node, server, func(r *hav1alpha1.NodeServerStatus) {
+		r.Epoch, r.Reservation = epoch, hav1alpha1.ReservationFailed
+		r.AddAnswer(hav1alpha1.AgentAnswer{ID: id, Action: hav1alpha1.AgentReserve, Epoch: epoch, Result: hav1alpha1.AnswerFailed, Message: why})
 	})
 }
 

@@ -47,8 +47,9 @@ const (
 	// stops and its state becomes Failed.
 	SwitchErrorStop SwitchError = "Stop"
 	// SwitchErrorRetry puts the target in StartRetry (monshow's >ONL) and
-	// retries the start (spec.switchRetry times in Monitor mode; in Server
-	// mode it waits for the server to be restarted).
+	// retries the start spec.switchRetry times at the retry interval, in
+	// both modes: a pod's server does not restart itself, so hamon makes
+	// the restart HA Monitor waits for in Server mode.
 	SwitchErrorRetry SwitchError = "Retry"
 )
 
@@ -122,8 +123,9 @@ type HAServerSpec struct {
 	SwitchError SwitchError `json:"switchError,omitempty"`
 
 	// switchRetry is HA Monitor's switch_retry operand: how many times to retry
-	// a failed start on the target in Monitor mode (0 to 100). Only with
-	// switchError: Retry. Defaults to 3 when switchError is Retry.
+	// a failed start (or resource connection) on the target (0 to 100), in
+	// either mode. Only with switchError: Retry. Defaults to 3 when
+	// switchError is Retry.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
@@ -372,7 +374,7 @@ const (
 	HostStartRetry      HostState = "StartRetry"      // >ONL: a failed start is being retried (3.2.7).
 	HostRestartWait     HostState = "RestartWait"     // Waiting for the active server to restart (switchtype restart/manual).
 	HostActiveStartWait HostState = "ActiveStartWait" // Waiting for an operator's Act to start as active (7.5.1).
-	HostHotStandbyWait  HostState = "HotStandbyWait"  // The failed host could not be fenced; waiting for an operator (4.5.2).
+	HostHotStandbyWait  HostState = "HotStandbyWait"  // The failed host could not be fenced (did not go down); waiting for an operator (4.5.2).
 	HostGroupSwitchWait HostState = "GroupSwitchWait" // no_exchange: waiting for the group to switch (4.4.1).
 	HostStopped         HostState = "Stopped"         // Not running, by request or after a normal termination.
 	HostFailed          HostState = "Failed"          // Not running after a failure (a hot-standby error).
@@ -566,8 +568,9 @@ type Switchover struct {
 
 	// cause says what started it: InitialStart, ServerFailure,
 	// PatrolFailure, HostFailure, RestartFailed, PlannedSwap, ForcedSwap,
-	// GroupSwitch, OperatorAct or NodeDrain (the active host's node was
-	// cordoned to be drained).
+	// GroupSwitch, OperatorAct, NodeDrain (the active host's node was
+	// cordoned to be drained) or StartRetry (a start retry whose host had
+	// to connect the shared disks again: an activation, as at first start).
 	// +optional
 	Cause SwitchoverCause `json:"cause,omitempty"`
 

@@ -298,7 +298,7 @@ const (
 )
 
 // SwitchoverCause says why a switchover started.
-// +kubebuilder:validation:Enum=InitialStart;ServerFailure;PatrolFailure;HostFailure;RestartFailed;PlannedSwap;ForcedSwap;GroupSwitch;OperatorAct;NodeDrain
+// +kubebuilder:validation:Enum=InitialStart;ServerFailure;PatrolFailure;HostFailure;RestartFailed;PlannedSwap;ForcedSwap;GroupSwitch;OperatorAct;NodeDrain;StartRetry
 type SwitchoverCause string
 
 // MaxMessageLength is the longest message either side writes in a status.

@@ -23,16 +23,21 @@
 //	Starting         being started as active (a switchover target) or standby.
 //	Stopping         being terminated (termCommand, or the pod deleted).
 //	StartRetry       >ONL: a failed start is retried (3.2.7): switchRetry times
-//	                 in Monitor mode; in Server mode hamon waits for the server
-//	                 to restart.
+//	                 at the retry interval, in both modes (a pod's server does
+//	                 not restart itself, so hamon makes the restart HA Monitor
+//	                 waits for in Server mode); a retry whose host does not
+//	                 hold the reservation takes it first (a new epoch).
 //	RestartWait      the failed active waits to be restarted here (switchtype
 //	                 restart: hamon restarts it; manual, and Monitor mode
 //	                 without patrol: an operator's Act or Swap decides)
 //	                 (Table 4-3 #3, Table 4-4 #2).
 //	ActiveStartWait  the primary host did not come up; the best other host
 //	                 waits for Act (7.5.1).
-//	HotStandbyWait   the failed host could not be fenced; only the top-priority
-//	                 standby waits for Act, nothing is activated (4.5.2).
+//	HotStandbyWait   the failed host could not be fenced (it did not go down
+//	                 in time); only the top-priority standby waits for Act,
+//	                 nothing is activated (4.5.2). A failed resource
+//	                 connection on the target is no such case: it is a
+//	                 failed start (3.2.7).
 //	GroupSwitchWait  no_exchange group member: the standby waits for the group
 //	                 to switch (4.4.1).
 //	Stopped, Failed  not running: by request or normal end / after a failure.
@@ -65,10 +70,12 @@
 // register on every path and PREEMPT AND ABORT every other key, for a new
 // epoch; Activating starts (Monitor mode) or promotes (Server mode) the
 // target. Every stage has a timer, so nothing waits forever: a stop that
-// times out is fenced, a reservation that fails leaves the target in
-// HotStandbyWait, a start that fails moves on to the next standby by
-// priority (multi-standby, 3.2.5) and then to start retries or a
-// hot-standby error (3.2.7).
+// times out is fenced, an old host that does not go down leaves the target
+// in HotStandbyWait, and a resource connection (reservation) or a start
+// that fails on the target moves on to the next standby by priority
+// (multi-standby, 3.2.5) and then to start retries or a hot-standby error
+// (3.2.7). A standby copy that was to be promoted and ended before its
+// activation is started anew there (HAMN138-W).
 //
 // # Safety
 //

@@ -22,7 +22,9 @@ func (s *step) onHostLost(node string) {
 		s.targetFailed("host " + node + " was lost")
 		return
 	}
-	if h.Role != RoleActive {
+	if h.Role != RoleActive && (h.State != StartRetry || sw != nil) {
+		// A StartRetry host waiting to connect the disks again plays the
+		// standby role, but its retries are the server's only start.
 		return
 	}
 	if h.State == Stopping && h.AfterStop != RestartWait {

@@ -29,7 +29,12 @@ func (s *step) onStarted(node string) {
 		if s.cfg.SharedDisks && s.st.ReservationHolder != node {
 			return
 		}
-		s.goOnline(h, "restarted in place")
+		why := "restarted in place"
+		if h.State == StartRetry {
+			// 3.2.7: told as a normal active start, not as a hot standby.
+			why = fmt.Sprintf("start retry %d of %d", h.StartRetries, s.cfg.SwitchRetry)
+		}
+		s.goOnline(h, why)
 	}
 }
 

@@ -42,7 +42,7 @@ func (s *step) hostTimer(h *Host) {
 	case h.State == Starting && h.Role == RoleStandby:
 		s.set(h, Failed, RoleNone, "standby did not start in time")
 		h.WantStandby = false
-	case h.State == StartRetry && h.Role == RoleActive:
+	case h.State == StartRetry:
 		s.retryStart(h)
 	case h.Role == RoleActive && (h.State == RestartWait || h.State == Starting):
 		s.restartFailed(h, "the server did not restart in time")

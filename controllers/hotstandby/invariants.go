@@ -33,8 +33,7 @@ func CheckInvariants(cfg Config, st *State) error {
 			active++
 		}
 		inSwitch := st.Switch != nil && (st.Switch.To == h.Node || st.Switch.From == h.Node || st.Switch.Clearing == h.Node)
-		waitsForServer := h.State == StartRetry && cfg.Mode == ModeServer
-		if (h.State == Starting || h.State == Stopping) && h.Deadline.IsZero() && !inSwitch && !waitsForServer {
+		if (h.State == Starting || h.State == Stopping) && h.Deadline.IsZero() && !inSwitch {
 			errs = append(errs, fmt.Errorf("host %s is %s with no timer", h.Node, h.State))
 		}
 	}

@@ -61,7 +61,8 @@ func TestRequest_ClearReservation_RefusedWhileHolderMayBeAlive(t *testing.T) {
 	// fails elsewhere with the holder alive.
 	h.do(HostLost{Node: "a"})
 	h.do(ReservationFailed{Node: "b", Epoch: 2})
-	// b waits in HotStandbyWait; the holder a is lost: clearing is allowed.
+	h.do(ReservationFailed{Node: "c", Epoch: 3})
+	// A hot-standby error: no switchover; the holder a is lost: clearing is allowed.
 	h.do(Request{ID: "c2", Action: ActionClearReservation})
 	h.wantRequest("c2", RequestDone, "")
 	h.wantCmds(ClearReservation{By: "b"})

@@ -226,17 +226,23 @@ func (s *step) onReservationTaken(node string, epoch int64) {
 	s.activate()
 }
 
+// onReservationFailed: the target's agent could not connect the shared
+// disks (take their reservation). 3.2.7 treats a failed resource
+// connection on the target like a failed start: the next standby is tried
+// (its own preempt fences the old host just as well), then start retries
+// or a hot-standby error. HotStandbyWait is only for an old host that
+// could not be fenced (fencingFailed).
 func (s *step) onReservationFailed(node string, epoch int64, reason string) {
 	sw := s.st.Switch
 	if sw == nil || sw.Stage != StageReserving || sw.To != node || epoch != s.st.Epoch {
 		return
 	}
-	s.fencingFailed("taking the reservation failed: " + reason)
+	s.targetFailed("resource connection failed: " + reason)
 }
 
-// fencingFailed: the old host could not be fenced. Only the target (the
-// top-priority standby) waits in HotStandbyWait; nothing is activated
-// (4.5.2).
+// fencingFailed: the old host could not be fenced (it did not go down).
+// Only the target (the top-priority standby) waits in HotStandbyWait;
+// nothing is activated (4.5.2).
 func (s *step) fencingFailed(why string) {
 	sw := s.st.Switch
 	target := s.st.Host(sw.To)
@@ -301,6 +307,17 @@ func (s *step) targetFailed(why string) {
 	target := s.st.Host(sw.To)
 	s.warn("HAMN125-W", "Server could not start on %s: %s", sw.To, why)
 	sw.Tried = append(sw.Tried, sw.To)
+	if sw.Cause == CauseStartRetry && target.Alive {
+		// One start retry failed (it had to connect the disks again):
+		// the next one follows, on the same host.
+		retries := target.StartRetries
+		target.ActiveCopy = target.ActiveCopy && target.Running
+		s.set(target, StartRetry, s.retryRole(target), why+"; start retry")
+		target.StartRetries = retries
+		s.finish(ResultFailed, why+"; start retry on "+target.Node)
+		s.scheduleRetry(target)
+		return
+	}
 	if next := s.bestStandby(""); next != nil && next.Node != sw.From {
 		sw.To = next.Node
 		sw.TargetWasRunning = s.cfg.Mode == ModeServer && next.State == Standby
@@ -310,7 +327,7 @@ func (s *step) targetFailed(why string) {
 		return
 	}
 	if s.cfg.SwitchError == SwitchErrorRetry && target.Alive {
-		s.set(target, StartRetry, RoleActive, why+"; start retry")
+		s.set(target, StartRetry, s.retryRole(target), why+"; start retry")
 		target.StartRetries = 0
 		s.warn("HAMN126-W", "Server enters start retry (>ONL) on %s", target.Node)
 		s.finish(ResultFailed, why+"; start retry on "+target.Node)
@@ -350,14 +367,12 @@ func (s *step) clearFailedTarget(target *Host, why string) {
 	s.clearNext()
 }
 
-// scheduleRetry arms the next start retry. In Monitor mode hamon retries
-// switchRetry times; in Server mode the server restarts itself and hamon
-// waits for it, with no timer (Act or Swap end the wait).
+// scheduleRetry arms the next start retry, switchRetry times at the retry
+// interval. In Server mode too: HA Monitor waits for such a server to
+// restart itself, but a pod's server never does (restartPolicy Never:
+// hamon decides every start), so hamon makes the restart the manual
+// expects of it, as in Monitor mode.
 func (s *step) scheduleRetry(h *Host) {
-	if s.cfg.Mode == ModeServer {
-		s.startServer(h, RoleActive)
-		return
-	}
 	h.Deadline = s.now.Add(s.t.RetryInterval)
 }
 
@@ -370,18 +385,43 @@ func (s *step) retryStart(h *Host) {
 		s.st.Halted = PhaseFailed
 		return
 	}
+	if a := s.activeHost(); a != nil && a.Node != h.Node {
+		// Another host plays the active role (an operator's Act there):
+		// this host's retries end, and it is a standby again (3.2.7).
+		s.cancelStartRetries(a.Node, a.Node+" plays the active role")
+		return
+	}
 	h.StartRetries++
 	s.info("HAMN136-I", "Start retry %d of %d on %s", h.StartRetries, s.cfg.SwitchRetry, h.Node)
+	if s.cfg.SharedDisks && s.st.ReservationHolder != h.Node {
+		// Its resource connection failed: the retry connects the disks
+		// again through the pipeline of any activation (a Reserve for a
+		// new epoch, which the agent takes only while the switchover is
+		// in Reserving), then starts the server.
+		retries := h.StartRetries
+		s.begin("", h.Node, CauseStartRetry, false, false, "")
+		h.StartRetries = retries
+		return
+	}
 	h.Deadline = s.now.Add(s.t.StartTimeout)
 	s.startServer(h, RoleActive)
+}
+
+// retryRole is the role of a host waiting for its next start retry: active
+// (its copy restarts as the active server), except when it does not hold
+// the shared disks' reservation (its resource connection failed): then a
+// standby copy running there (Server mode) is not told it is active before
+// a retry has taken the reservation.
+func (s *step) retryRole(h *Host) Role {
+	if s.cfg.SharedDisks && s.st.ReservationHolder != h.Node {
+		return RoleStandby
+	}
+	return RoleActive
 }
 
 // retryFailed: one start retry failed.
 func (s *step) retryFailed(h *Host, why string) {
 	h.Message = why
-	if s.cfg.Mode == ModeServer {
-		return // keep waiting for the server to restart itself
-	}
 	s.scheduleRetry(h)
 }
 
@@ -432,7 +472,7 @@ func (s *step) switchTimer() {
 		}
 		s.cleared()
 	case StageReserving:
-		s.fencingFailed(fmt.Sprintf("no reservation report in %s", s.t.ReserveTimeout))
+		s.targetFailed(fmt.Sprintf("resource connection failed: no reservation report in %s", s.t.ReserveTimeout))
 	case StageActivating:
 		s.targetFailed(fmt.Sprintf("not started in %s", s.t.StartTimeout))
 	case StageAwaitingMembers:

@@ -1,6 +1,7 @@
 package hotstandby
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -101,18 +102,26 @@ func TestStartRetry_MonitorMode_RetrySucceeds(t *testing.T) {
 	h.wantPhase(PhaseOnline)
 }
 
-func TestStartRetry_ServerMode_WaitsForServerRestart(t *testing.T) {
-	h := serverModeHarness(t, withRetry(5))
+// Server mode: HA Monitor waits for such a server to restart itself, but a
+// pod's server never restarts itself (hamon decides every start), so hamon
+// makes the restarts, at the retry interval, up to switchRetry, as in
+// Monitor mode. Before, it started the server once and waited forever.
+func TestStartRetry_ServerMode_RetriesAtTheIntervalUpToSwitchRetry(t *testing.T) {
+	h := serverModeHarness(t, withRetry(2))
 	h.do(ServerExited{Node: "a"})
 	h.wantCmds(Promote{Node: "b"})
 	h.do(StartFailed{Node: "b"})
 	h.wantState("b", StartRetry)
-	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
-	// No timer: the server restarts itself; hamon waits.
-	h.advance(24 * time.Hour)
-	h.wantState("b", StartRetry)
-	h.do(ServerStarted{Node: "b"})
-	h.wantState("b", Online)
+	h.wantCmds()
+	for i := range 2 {
+		h.advance(DefaultTiming().RetryInterval)
+		h.wantCmds(StartServer{Node: "b", Role: RoleActive})
+		h.do(StartFailed{Node: "b", Reason: fmt.Sprintf("attempt %d", i+1)})
+		h.wantState("b", StartRetry)
+	}
+	h.advance(DefaultTiming().RetryInterval)
+	h.wantState("b", Failed)
+	h.wantEmit("HAMN129-E")
 }
 
 func TestStartRetry_AnotherHostsActiveStartCancelsRetries(t *testing.T) {
@@ -173,29 +182,69 @@ func TestHostFailure_RestartSwitchTypeStillSwitches(t *testing.T) {
 	h.wantCmds(Reserve{Node: "b", Epoch: 2})
 }
 
-func TestFencingFails_OnlyTopStandbyWaits(t *testing.T) {
+// 3.2.7: a failed resource connection on the target (its agent could not
+// take the shared disks' reservation) is a failed start there: the next
+// standby is tried, whose own preempt fences the old host just as well;
+// with none left, a hot-standby error (switchError Stop). HotStandbyWait is
+// for an old host that could not be fenced (TestForcedSwap_WithoutDisks_
+// WaitsForHostDown). Before, b waited in HotStandbyWait and c was never tried.
+func TestResourceConnectionFails_NextStandby_ThenHotStandbyError(t *testing.T) {
 	h := newHarness(t, threeHosts(ModeMonitor, withDisks))
 	h.do(HostLost{Node: "a"})
 	h.do(ReservationFailed{Node: "b", Epoch: 2, Reason: "PREEMPT AND ABORT: transport error"})
-	h.wantEmit("HAMN128-E")
-	h.wantCmds()
-	h.wantState("b", HotStandbyWait)
-	h.wantState("c", Standby)
-	h.wantPhase(PhaseWaiting)
-	// The operator makes sure a is down, then monact.
-	h.do(Request{ID: "act", Action: ActionAct})
-	h.wantCmds(Reserve{Node: "b", Epoch: 3})
-	h.do(ReservationTaken{Node: "b", Epoch: 3})
-	h.do(ServerStarted{Node: "b"})
-	h.wantState("b", Online)
-	h.wantRequest("act", RequestDone, "")
+	h.wantEmit("HAMN125-W")
+	h.wantCmds(Reserve{Node: "c", Epoch: 3})
+	h.wantState("b", Failed)
+	h.do(ReservationFailed{Node: "c", Epoch: 3, Reason: "no path"})
+	h.wantEmit("HAMN129-E")
+	h.wantState("c", Failed)
+	h.wantPhase(PhaseFailed)
+	for _, x := range h.st.Hosts {
+		if x.State == HotStandbyWait {
+			t.Fatalf("%s waits in HotStandbyWait: the old host was fenced", x.Node)
+		}
+	}
 }
 
-func TestFencingTimeout_HotStandbyWait(t *testing.T) {
+// With switchError Retry, a start retry whose host does not hold the
+// reservation connects the disks first (a new epoch, through the pipeline
+// of any activation, which the agent honours only in stage Reserving),
+// then starts. Its messages are those of an activation (cause StartRetry),
+// as at a first start, not of a hot standby (3.2.7 (1)).
+func TestResourceConnectionFails_StartRetryTakesTheReservationFirst(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeMonitor, withDisks, withRetry(2)))
+	h.do(HostLost{Node: "a"})
+	h.do(ReservationFailed{Node: "b", Epoch: 2, Reason: "transport error"})
+	h.do(ReservationFailed{Node: "c", Epoch: 3, Reason: "transport error"})
+	h.wantState("c", StartRetry)
+	h.wantEmit("HAMN126-W")
+	h.advance(DefaultTiming().RetryInterval)
+	h.wantCmds(Reserve{Node: "c", Epoch: 4})
+	h.do(ReservationFailed{Node: "c", Epoch: 4, Reason: "still no path"})
+	h.wantState("c", StartRetry)
+	h.advance(DefaultTiming().RetryInterval)
+	h.wantCmds(Reserve{Node: "c", Epoch: 5})
+	h.do(ReservationTaken{Node: "c", Epoch: 5})
+	h.wantCmds(StartServer{Node: "c", Role: RoleActive})
+	h.do(ServerStarted{Node: "c"})
+	h.wantState("c", Online)
+	h.wantEmit("HAMN123-I")
+	if last := h.st.History[len(h.st.History)-1]; last.Cause != CauseStartRetry || last.From != "" {
+		t.Fatalf("last switchover %+v, want an activation with cause StartRetry", last)
+	}
+	if h.st.ReservationHolder != "c" {
+		t.Fatalf("holder %q", h.st.ReservationHolder)
+	}
+}
+
+// No report from the target's agent within the reserve timeout is a failed
+// resource connection too.
+func TestReserveTimeout_IsAFailedResourceConnection(t *testing.T) {
 	h := newHarness(t, threeHosts(ModeMonitor, withDisks))
 	h.do(HostLost{Node: "a"})
 	h.advance(DefaultTiming().ReserveTimeout)
-	h.wantState("b", HotStandbyWait)
+	h.wantState("b", Failed)
+	h.wantCmds(Reserve{Node: "c", Epoch: 3})
 }
 
 // fencedA is a three-host Server-mode harness where a was lost, b took

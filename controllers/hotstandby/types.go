@@ -245,6 +245,10 @@ const (
 	CauseOperatorAct   Cause = "OperatorAct"
 	// CauseDrain: the active host's node is being drained (cordoned).
 	CauseDrain Cause = "NodeDrain"
+	// CauseStartRetry: a start retry (3.2.7) on a host whose resource
+	// connection had failed: it takes the reservation through the same
+	// pipeline as any activation, then starts the server.
+	CauseStartRetry Cause = "StartRetry"
 )
 
 // Stage is a switchover's step. Each step waits for one confirmation and
