@@ -14,6 +14,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -475,9 +476,12 @@ func TestHeartbeat_RenewsPastALaggingCache(t *testing.T) {
 func TestWatchKey_AddedDiskIsNoPreemption(t *testing.T) {
 	root := t.TempDir()
 	stopped := &stoppedPods{}
-	a := &Agent{Node: "wk-a", Key: KeyFor("test", "wk-a"), SCSI: scsipr.DefaultClient, Runtime: stopped,
+	a := &Agent{Client: env.Client, Node: "wk-a", Key: KeyFor("test", "wk-a"), SCSI: scsipr.DefaultClient, Runtime: stopped,
 		Disks: simdisk.Resolver{Root: root, Initiator: "wk-a", Ports: []string{"p1"}}}
-	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", UID: "u"}}
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "wk", Name: "db", UID: "u"}}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "wk"}}); err != nil {
+		t.Fatal(err)
+	}
 	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "db"}}
 	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
 	s.Status.ActiveNode = "wk-a"
@@ -511,6 +515,14 @@ func TestWatchKey_AddedDiskIsNoPreemption(t *testing.T) {
 	a.watchKey(ctx, s, &r)
 	if !r.KeyPreempted || len(stopped.pods) != 1 {
 		t.Fatalf("a preempted key went unnoticed: report %+v, stopped %v", r, stopped.pods)
+	}
+	// Told on the HAServer, not only in the agent's log and report.
+	var evs eventsv1.EventList
+	if err := env.Client.List(ctx, &evs, client.InNamespace("wk")); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs.Items) != 1 || evs.Items[0].Reason != "HAMN181-W" || evs.Items[0].Regarding.Name != "db" {
+		t.Fatalf("events %+v, want one HAMN181-W on db", evs.Items)
 	}
 }
 

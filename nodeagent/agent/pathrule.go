@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -55,26 +56,54 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 				continue
 			}
 			log.Info(dec.Message, "haserver", s.ReportKey())
-			a.reportPathFailure(ctx, s, dec.Message)
-			if dec.TerminateOS {
-				if err := a.OS.Terminate(fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey())); err != nil {
-					log.Error(err, "Terminating the OS after KAMN726-E failed")
+			if a.reportPathFailure(ctx, s, dec.Message) {
+				id := "KAMN725-W"
+				if dec.AllFailed {
+					id = "KAMN726-E"
 				}
+				a.tell(ctx, s, "PathWatch", id, "on "+a.Node+": "+strings.TrimPrefix(dec.Message, "KAMN725-W "))
+			}
+			if dec.TerminateOS {
+				a.terminateOS(ctx, fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey()))
 				return
 			}
 		}
 	}
 }
 
-func (a *Agent) reportPathFailure(ctx context.Context, s *hav1alpha1.HAServer, msg string) {
+// reportPathFailure puts msg in the server's report; new says it was not
+// there already (so it is news for an event too).
+func (a *Agent) reportPathFailure(ctx context.Context, s *hav1alpha1.HAServer, msg string) (news bool) {
 	a.reportMu.Lock()
 	defer a.reportMu.Unlock()
 	r := a.report(ctx, s.ReportKey(), s.UID)
 	if r.Message == hav1alpha1.TruncateMessage(msg) {
-		return
+		return false
 	}
 	r.Message, r.Time = hav1alpha1.TruncateMessage(msg), nowTime(a.now())
 	if err := a.writeReport(ctx, r); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Reporting a path failure", "haserver", s.ReportKey())
 	}
+	return true
+}
+
+// terminateOS says on the HANode that this host is terminating its OS
+// (fencing Terminating; bounded, the termination does not wait on the API
+// server), then terminates it.
+func (a *Agent) terminateOS(ctx context.Context, why string) error {
+	if a.Client != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventWait)
+		err := a.updateHANode(wctx, func(st *hav1alpha1.HANodeStatus) {
+			st.Fencing = hav1alpha1.FencingTerminating
+		})
+		cancel()
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Recording the OS termination on the HANode")
+		}
+	}
+	if err := a.OS.Terminate(why); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Terminating the OS failed", "why", why)
+		return err
+	}
+	return nil
 }

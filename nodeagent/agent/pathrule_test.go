@@ -4,10 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,8 +76,12 @@ func TestPathRuleTerminatesTheOSOnlyWhileTheActiveTerminates(t *testing.T) {
 	some := map[string][]pathwatch.PathResult{"mpatha": {down("pr-a@p1"), ok}}
 	ctx := context.Background()
 	terminated := func() bool { _, err := os.Stat(record); return err == nil }
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 
 	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("terminating")}, some)
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("terminating")}, some) // no news: no second event
 	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("standby")}, all)
 	a.applyPathRule(ctx, []hav1alpha1.HAServer{serverIn("running")}, all)
 	if terminated() {
@@ -100,6 +108,29 @@ func TestPathRuleTerminatesTheOSOnlyWhileTheActiveTerminates(t *testing.T) {
 	data, _ := os.ReadFile(record)
 	if !strings.Contains(string(data), "KAMN726-E") {
 		t.Fatalf("record %q", data)
+	}
+	// 7.4 step 1: the messages are Events on the HAServer too, and the
+	// HANode says the host is terminating its OS.
+	var evs eventsv1.EventList
+	if err := env.Client.List(ctx, &evs, client.InNamespace("ns")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, e := range evs.Items {
+		got[e.Regarding.Name+" "+e.Reason]++
+		if e.Type != corev1.EventTypeWarning || !strings.HasPrefix(e.Note, e.Reason+" on pr-a") {
+			t.Errorf("event %s %s %q", e.Reason, e.Type, e.Note)
+		}
+	}
+	want := map[string]int{"db-terminating KAMN725-W": 1, "db-standby KAMN726-E": 1, "db-running KAMN726-E": 1, "db-terminating KAMN726-E": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "pr-a"}, &hn); err != nil {
+		t.Fatal(err)
+	}
+	if hn.Status.Fencing != hav1alpha1.FencingTerminating {
+		t.Errorf("HANode fencing %q, want Terminating", hn.Status.Fencing)
 	}
 }
 
