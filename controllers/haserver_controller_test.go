@@ -337,6 +337,49 @@ func TestStartRetry_ServerMode_RetriedUpToSwitchRetry(t *testing.T) {
 	}
 }
 
+// monscsiclr (ClearReservation) is Done only once the agent reports the
+// clear, and Failed when the agent could not clear.
+func TestClearReservation_DoneOnlyOnTheAgentsWord(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-clr", "cl-a", "cl-b")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	}, "cl-a", "cl-b")
+	eventually(t, "the reservation is asked of cl-a", func() bool { return f.get("db").Status.FencingEpoch == 1 })
+	f.reserved("cl-a", "db", 1)
+	f.waitActive("db", "cl-a")
+	f.request("db", hav1alpha1.OperatorRequest{ID: "end", Action: hav1alpha1.ActionEnd})
+	eventually(t, "db ended", func() bool { return f.get("db").Status.Phase == hav1alpha1.PhaseStopped })
+	for i, want := range []hav1alpha1.AnswerResult{hav1alpha1.AnswerFailed, hav1alpha1.AnswerDone} {
+		id := fmt.Sprintf("clr-%d", i)
+		f.request("db", hav1alpha1.OperatorRequest{ID: id, Action: hav1alpha1.ActionClearReservation})
+		var by string
+		var rqID int64
+		eventually(t, "the clear is asked of an agent", func() bool {
+			s := f.get("db")
+			for _, rq := range s.Status.AgentRequests {
+				if rq.Action == hav1alpha1.AgentClearReservation && rq.ID > rqID {
+					by, rqID = rq.Node, rq.ID
+				}
+			}
+			return by != "" && s.Status.LastRequest != nil && s.Status.LastRequest.ID == id
+		})
+		time.Sleep(500 * time.Millisecond)
+		if r := f.get("db").Status.LastRequest; r.Outcome != hav1alpha1.RequestInProgress {
+			t.Fatalf("%s is %s before the agent answered", id, r.Outcome)
+		}
+		f.report(by, "db", func(r *hav1alpha1.NodeServerStatus) {
+			r.AddAnswer(hav1alpha1.AgentAnswer{ID: rqID, Action: hav1alpha1.AgentClearReservation, Result: want, Message: "sim"})
+		})
+		outcome := map[hav1alpha1.AnswerResult]hav1alpha1.RequestOutcome{
+			hav1alpha1.AnswerFailed: hav1alpha1.RequestFailed, hav1alpha1.AnswerDone: hav1alpha1.RequestDone}[want]
+		eventually(t, id+" "+string(outcome), func() bool {
+			r := f.get("db").Status.LastRequest
+			return r != nil && r.ID == id && r.Outcome == outcome
+		})
+	}
+}
+
 func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")

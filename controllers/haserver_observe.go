@@ -236,6 +236,18 @@ func ofEarlierBoot(p *corev1.Pod, bootID string) bool {
 	return made != "" && bootID != "" && made != bootID
 }
 
+// newestRequest is the id of the newest agent request of action asked of
+// node, 0 when none.
+func newestRequest(s *hav1alpha1.HAServer, node string, action hav1alpha1.AgentAction) int64 {
+	var id int64
+	for _, rq := range s.Status.AgentRequests {
+		if rq.Node == node && rq.Action == action && rq.ID > id {
+			id = rq.ID
+		}
+	}
+	return id
+}
+
 // recordedPod is the server's pod on node as the status records it.
 func recordedPod(s *hav1alpha1.HAServer, node string) string {
 	for _, h := range s.Status.Hosts {
@@ -317,6 +329,11 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 			case hav1alpha1.AnswerFailed:
 				evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: a.Epoch, Reason: a.Message})
 			}
+		}
+		if a := v.report.LastAnswer(hav1alpha1.AgentClearReservation); a != nil && a.ID == newestRequest(s, h.Node, hav1alpha1.AgentClearReservation) {
+			// The answer to the newest clear asked of this host: an older
+			// one (an earlier monscsiclr) says nothing of this one.
+			evs = append(evs, hotstandby.ReservationCleared{By: h.Node, OK: a.Result == hav1alpha1.AnswerDone, Reason: a.Message})
 		}
 		if v.report.PatrolFailed && h.State == hotstandby.Online && v.pod != nil && v.report.PatrolPod == v.pod.Name {
 			evs = append(evs, hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol command failed: " + v.report.Message})

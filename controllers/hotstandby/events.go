@@ -64,6 +64,14 @@ type ReservationTaken struct {
 	Epoch int64
 }
 
+// ReservationCleared: the agent of By answered the ClearReservation the
+// machine asked of it (monscsiclr): OK, or not, and why.
+type ReservationCleared struct {
+	By     string
+	OK     bool
+	Reason string
+}
+
 // ReservationFailed: Node's agent could not take the reservation for Epoch.
 type ReservationFailed struct {
 	Node   string
@@ -119,6 +127,7 @@ func (HostLost) isEvent()            {}
 func (HostBack) isEvent()            {}
 func (ReservationTaken) isEvent()    {}
 func (ReservationFailed) isEvent()   {}
+func (ReservationCleared) isEvent()  {}
 func (Tick) isEvent()                {}
 func (Request) isEvent()             {}
 func (GroupSwitch) isEvent()         {}
@@ -142,6 +151,10 @@ func (e HostBack) String() string {
 func (e ReservationTaken) String() string {
 	return fmt.Sprintf("ReservationTaken(%s, epoch=%d)", e.Node, e.Epoch)
 }
+func (e ReservationCleared) String() string {
+	return fmt.Sprintf("ReservationCleared(%s, ok=%t)", e.By, e.OK)
+}
+
 func (e ReservationFailed) String() string {
 	return fmt.Sprintf("ReservationFailed(%s, epoch=%d)", e.Node, e.Epoch)
 }

@@ -59,7 +59,8 @@ func CheckInvariants(cfg Config, st *State) error {
 		}
 	}
 	if r := st.LastRequest; r != nil && r.Outcome == RequestInProgress {
-		pending := st.Switch != nil
+		// A clear waits for the agent's answer (onReservationCleared).
+		pending := st.Switch != nil || r.Action == ActionClearReservation
 		for _, h := range st.Hosts {
 			pending = pending || h.State == Stopping
 		}

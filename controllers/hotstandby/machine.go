@@ -142,6 +142,8 @@ func (s *step) apply(ev Event) {
 		s.onReservationTaken(e.Node, e.Epoch)
 	case ReservationFailed:
 		s.onReservationFailed(e.Node, e.Epoch, e.Reason)
+	case ReservationCleared:
+		s.onReservationCleared(e)
 	case Tick:
 		s.onTick()
 	case Request:

@@ -39,6 +39,7 @@ var Messages = map[string]string{
 	"HAMN150-W": "A host's OS is being terminated (monswap -f, or a server that would not stop).",
 	"HAMN151-I": "A fenced host rebooted and rejoins as standby.",
 	"HAMN152-W": "A node agent terminates its host's OS as the controller asks (forced fence: monswap -f, or a server that would not stop) (node agent).",
+	"HAMN153-W": "The agent asked to clear the shared disks' reservation (ClearReservation, monscsiclr) could not: the request failed.",
 	"HAMN160-E": "The group policy (HiRDB 26.7.9) refused the system manager's switchover.",
 	"HAMN161-I": "The system manager waits for the group's members (reduced activation).",
 	"HAMN162-W": "Reduced activation: not every member started within reducedCheckTime.",

@@ -7,14 +7,15 @@ import (
 	"testing"
 )
 
-// Every message id in the code (the machine's and the controller's) is in the catalogue, and every id in the
+// Every message id in the code (the machine's, the controller's and the node agent's) is in the catalogue, and every id in the
 // catalogue is used somewhere, so a person can look up what they see.
 func TestMessageCatalogue(t *testing.T) {
 	id := regexp.MustCompile(`"((?:HAMN|KAMN)\d{3}-[IWE])"`)
 	used := map[string]bool{}
 	files, _ := filepath.Glob("*.go")
-	controllers, _ := filepath.Glob("../*.go") // the controller emits a few of its own
-	for _, f := range append(files, controllers...) {
+	controllers, _ := filepath.Glob("../*.go")              // the controller emits a few of its own
+	agent, _ := filepath.Glob("../../nodeagent/agent/*.go") // and the node agent its events on the HAServer
+	for _, f := range append(append(files, controllers...), agent...) {
 		if f == "messages.go" || f == "messages_test.go" {
 			continue
 		}

@@ -24,6 +24,7 @@ const (
 	ReasonUnknownNode          = "UnknownNode"
 	ReasonHostFenced           = "HostFenced"
 	ReasonHostNotAlive         = "HostNotAlive"
+	ReasonClearFailed          = "ClearFailed"
 )
 
 // onRequest answers an operator request. A request is acted on once per id:
@@ -274,8 +275,11 @@ func (s *step) requestClearReservation() {
 		s.refuse(ReasonServerActive, fmt.Sprintf("%s plays the active role (%s); end or switch it first", a.Node, a.State))
 		return
 	}
-	if hold := s.st.Host(s.st.ReservationHolder); hold != nil && hold.Alive && hold.State != Fenced {
-		s.refuse(ReasonHolderMayBeAlive, fmt.Sprintf("the holder %s may be alive; clear only a dead host's reservation", hold.Node))
+	if hold := s.st.Host(s.st.ReservationHolder); hold != nil && hold.Alive && hold.State != Fenced && (hold.ActiveCopy || hold.Running) {
+		// A holder whose server may run there may be writing. One that is
+		// back with nothing running (7.5.8 step 4: rebooted after a
+		// KAMN726-E during End) does not block the clear.
+		s.refuse(ReasonHolderMayBeAlive, fmt.Sprintf("the holder %s may be running the server; clear only when no copy runs there", hold.Node))
 		return
 	}
 	var by *Host
@@ -291,8 +295,25 @@ func (s *step) requestClearReservation() {
 	}
 	s.info("KAMN107-I", "Clearing the reservation of the shared disks (holder %q) through %s", s.st.ReservationHolder, by.Node)
 	s.emit(ClearReservation{By: by.Node})
+	// In progress until the agent says it cleared (onReservationCleared).
+	s.st.LastRequest.Message = "clearing the reservation through " + by.Node
+}
+
+// onReservationCleared: the agent answered the clear of the current
+// ClearReservation request. Done only now: the request says what was done,
+// not what was asked.
+func (s *step) onReservationCleared(e ReservationCleared) {
+	r := s.st.LastRequest
+	if r == nil || r.Action != ActionClearReservation || r.Outcome != RequestInProgress {
+		return
+	}
+	if !e.OK {
+		s.answer(RequestFailed, ReasonClearFailed, fmt.Sprintf("the agent of %s could not clear the reservation: %s", e.By, e.Reason))
+		s.warn("HAMN153-W", "The reservation of the shared disks was not cleared through %s: %s", e.By, e.Reason)
+		return
+	}
 	s.st.ReservationHolder = ""
-	s.answer(RequestDone, "", "reservation cleared through "+by.Node)
+	s.answer(RequestDone, "", "reservation cleared through "+e.By)
 }
 
 // completeRequests answers requests whose work has finished: End and
@@ -301,6 +322,9 @@ func (s *step) completeRequests() {
 	r := s.st.LastRequest
 	if r == nil || r.Outcome != RequestInProgress {
 		return
+	}
+	if r.Action == ActionClearReservation {
+		return // answered by the agent's report (onReservationCleared)
 	}
 	if r.Action != ActionEnd && r.Action != ActionStopStandby {
 		if s.st.Switch == nil {

@@ -1,6 +1,9 @@
 package hotstandby
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // Operator requests: each has an id, is acted on once, and is refused with
 // a reason when the state does not allow it.
@@ -64,9 +67,60 @@ func TestRequest_ClearReservation_RefusedWhileHolderMayBeAlive(t *testing.T) {
 	h.do(ReservationFailed{Node: "c", Epoch: 3})
 	// A hot-standby error: no switchover; the holder a is lost: clearing is allowed.
 	h.do(Request{ID: "c2", Action: ActionClearReservation})
-	h.wantRequest("c2", RequestDone, "")
 	h.wantCmds(ClearReservation{By: "b"})
 	h.wantEmit("KAMN107-I")
+	h.wantRequest("c2", RequestInProgress, "")
+	h.do(ReservationCleared{By: "b", OK: true})
+	h.wantRequest("c2", RequestDone, "")
+}
+
+// monscsiclr is Done only once the agent reports the clear: asked is not
+// done. A failed clear fails the request and keeps the holder on record.
+func TestClearReservation_DoneOnlyWhenTheAgentReportsTheClear(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeMonitor, withDisks))
+	h.do(HostLost{Node: "a"})
+	h.do(ReservationFailed{Node: "b", Epoch: 2})
+	h.do(ReservationFailed{Node: "c", Epoch: 3})
+	h.do(Request{ID: "c1", Action: ActionClearReservation})
+	h.wantCmds(ClearReservation{By: "b"})
+	h.advance(time.Hour) // nothing else answers it
+	h.wantRequest("c1", RequestInProgress, "")
+	h.do(ReservationCleared{By: "b", Reason: "transport error on every path"})
+	h.wantRequest("c1", RequestFailed, ReasonClearFailed)
+	h.wantEmit("HAMN153-W")
+	if h.st.ReservationHolder != "a" {
+		t.Fatalf("holder %q after a failed clear, want a", h.st.ReservationHolder)
+	}
+	h.do(Request{ID: "c2", Action: ActionClearReservation})
+	h.do(ReservationCleared{By: "b", OK: true})
+	h.wantRequest("c2", RequestDone, "")
+	if h.st.ReservationHolder != "" {
+		t.Fatalf("holder %q after the clear", h.st.ReservationHolder)
+	}
+}
+
+// 7.5.8 step 4: after a KAMN726-E during End (every path failed while the
+// active server terminated, and its host terminated its OS), the operator
+// cancels the reservation with monscsiclr once the host is back. The
+// holder is back, rebooted, with nothing running: that must not block it.
+func TestClearReservation_HolderBackAfterKAMN726E_DoesNotBlock(t *testing.T) {
+	h := newHarness(t, threeHosts(ModeMonitor, withDisks))
+	h.do(Request{ID: "end", Action: ActionEnd})
+	h.wantCmds(StopServer{Node: "a"})
+	// The agent terminated the OS of a during the End: a is lost, then
+	// back with a new boot.
+	h.do(HostLost{Node: "a"})
+	h.do(HostBack{Node: "a", Rebooted: true})
+	// The controller reads the reboot as the end of what ran there, once
+	// the old boot's pods are ended or gone.
+	h.do(ServerExited{Node: "a"})
+	if h.st.ReservationHolder != "a" {
+		t.Fatalf("holder %q, want a (the release never ran)", h.st.ReservationHolder)
+	}
+	h.do(Request{ID: "clr", Action: ActionClearReservation})
+	h.wantCmds(ClearReservation{By: "a"})
+	h.do(ReservationCleared{By: "a", OK: true})
+	h.wantRequest("clr", RequestDone, "")
 }
 
 func TestRequest_ClearReservation_RefusedWhenHolderAlive(t *testing.T) {
