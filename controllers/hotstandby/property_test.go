@@ -56,6 +56,10 @@ type world struct {
 	alive  map[string]bool
 	// holderEpoch is the epoch of the last reservation the machine accepted.
 	holder string
+	// rebooted are the hosts rebooted since the machine last told them to
+	// run as active: the copy it told went with the old boot, which the
+	// machine learns only from the ServerExited that follows.
+	rebooted map[string]bool
 }
 
 func randomConfig(rng *rand.Rand) Config {
@@ -84,7 +88,7 @@ func newWorld(rng *rand.Rand, cfg Config) *world {
 	w := &world{
 		rng: rng, cfg: cfg, now: t0, st: New(cfg, t0),
 		pendingStart: map[string]bool{}, pendingStop: map[string]bool{}, fence: map[string]bool{},
-		writers: map[string]bool{}, lostAt: map[string]time.Time{}, alive: map[string]bool{},
+		writers: map[string]bool{}, lostAt: map[string]time.Time{}, alive: map[string]bool{}, rebooted: map[string]bool{},
 	}
 	return w
 }
@@ -108,6 +112,7 @@ func (w *world) step(ev Event) error {
 	case HostBack:
 		if e.Rebooted { // the reboot ended whatever ran there
 			delete(w.writers, e.Node)
+			w.rebooted[e.Node] = true
 		}
 	}
 	for n, at := range w.lostAt {
@@ -153,7 +158,7 @@ func (w *world) step(ev Event) error {
 	// The target's running copy is told it is active (its role label) only
 	// once it is activated: before that, the old copy may still run.
 	for _, h := range st.Hosts {
-		if sw := st.Switch; sw != nil && sw.To == h.Node && h.Running && st.ActsActive(h.Node) && !w.writers[h.Node] {
+		if sw := st.Switch; sw != nil && sw.To == h.Node && h.Running && st.ActsActive(h.Node) && !w.writers[h.Node] && !w.rebooted[h.Node] {
 			return fmt.Errorf("the running copy on %s acts as active before its activation (switchover %+v)", h.Node, st.Switch)
 		}
 	}
@@ -185,6 +190,7 @@ func (w *world) activation(node string) error {
 		}
 	}
 	w.writers[node] = true
+	delete(w.rebooted, node)
 	delete(w.lostAt, node) // a new copy: the self-fence of the old one is no longer news
 	return nil
 }
