@@ -380,6 +380,46 @@ func TestClearReservation_DoneOnlyOnTheAgentsWord(t *testing.T) {
 	}
 }
 
+// Table 4-3 footnote 3: with switchType Restart a detected failure puts
+// the active server in RestartWait "without terminating it", and hamon
+// waits for it without a hot standby: its pod stays, and when its patrol
+// passes again it is Online where it was. Before, hamon deleted the pod,
+// started a new one, and switched over after --restart-timeout.
+func TestSwitchTypeRestart_PatrolFailure_WaitsWithoutTerminating(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-rswait", "rw-a", "rw-b")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		withPatrol(s)
+		s.SwitchType = hav1alpha1.SwitchTypeRestart
+	}, "rw-a", "rw-b")
+	f.waitActive("db", "rw-a")
+	pod := f.podOn("db", "rw-a")
+	f.setReady("db", "rw-a", false)
+	eventually(t, "db waits in RestartWait on rw-a", func() bool {
+		for _, h := range f.get("db").Status.Hosts {
+			if h.Node == "rw-a" && h.State == hav1alpha1.HostRestartWait {
+				return true
+			}
+		}
+		return false
+	})
+	f.waitEvent("db", "HAMN130-W")
+	// Longer than the controller's --restart-timeout (testTiming: 5 s).
+	time.Sleep(testTiming.RestartTimeout + 2*time.Second)
+	s := f.get("db")
+	if p := f.podOn("db", "rw-a"); p == nil || p.UID != pod.UID {
+		t.Fatal("the failed server was terminated")
+	}
+	if len(s.Status.Switchovers) != 1 || s.Status.ActiveNode != "" && s.Status.ActiveNode != "rw-a" {
+		t.Fatalf("switched over: %+v", s.Status.Switchovers)
+	}
+	f.setReady("db", "rw-a", true)
+	f.waitActive("db", "rw-a")
+	if n := len(f.get("db").Status.Switchovers); n != 1 {
+		t.Fatalf("%d switchovers, want only the first activation", n)
+	}
+}
+
 func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")

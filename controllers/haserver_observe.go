@@ -403,6 +403,11 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 	}
 	ready := podReady(p)
 	switch {
+	case ready && h.State == hotstandby.RestartWait && v.report != nil && v.report.PatrolFailed && v.report.PatrolPod == p.Name:
+		// Waiting to recover (switchType Restart, or Manual) after its
+		// resident patrolCommand failed: the pod's readiness does not
+		// say it recovered; the patrol's report does.
+		return nil
 	case ready && h.State != hotstandby.Online && h.State != hotstandby.Standby:
 		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
 	case !ready && h.State == hotstandby.Online && s.Spec.Patrol != nil && cs != nil && cs.State.Running != nil:

@@ -285,6 +285,9 @@ func (g *gen) server(name string) *unstructured.Unstructured {
 	s["hosts"] = hosts
 	if g.chance(0.7) {
 		s["switchType"] = g.pick("Switch", "Restart", "Manual")
+		if s["switchType"] == "Restart" && g.chance(0.5) {
+			s["restartWaitLimit"] = g.pick("30s", "10m", "1h30m", "500ms")
+		}
 	}
 	if g.chance(0.7) {
 		s["switchError"] = g.pick("Stop", "Retry")
@@ -447,7 +450,18 @@ var corruptions = []corruption{
 	}},
 	{"switchType not in its enum", func(g *gen, _, s map[string]any) (string, bool) {
 		s["switchType"] = g.notInEnum("Switch", "Restart", "Manual")
+		delete(s, "restartWaitLimit")
 		return "spec.switchType", true
+	}},
+	{"restartWaitLimit without switchType Restart", func(g *gen, _, s map[string]any) (string, bool) {
+		s["switchType"] = g.pick("Switch", "Manual")
+		s["restartWaitLimit"] = "10m"
+		return "spec.restartWaitLimit", true
+	}},
+	{"restartWaitLimit not a duration", func(g *gen, _, s map[string]any) (string, bool) {
+		s["switchType"] = "Restart"
+		s["restartWaitLimit"] = g.pick("10", "ten minutes", "-5m", "1d", "5m ")
+		return "spec.restartWaitLimit", true
 	}},
 	{"switchError not in its enum", func(g *gen, _, s map[string]any) (string, bool) {
 		s["switchError"] = g.notInEnum("Stop", "Retry")

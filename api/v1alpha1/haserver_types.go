@@ -69,6 +69,7 @@ const (
 
 // HAServerSpec is the server environment definition of one hot-standby
 // server: HA Monitor's servers file, one entry.
+// +kubebuilder:validation:XValidation:rule="self.switchType == 'Restart' || !has(self.restartWaitLimit)",message="spec.restartWaitLimit may be set only when spec.switchType is Restart; remove restartWaitLimit or set switchType: Restart",fieldPath=".restartWaitLimit"
 // +kubebuilder:validation:XValidation:rule="self.switchError == 'Retry' || !has(self.switchRetry)",message="spec.switchRetry may be set only when spec.switchError is Retry; remove switchRetry or set switchError: Retry",fieldPath=".switchRetry"
 // +kubebuilder:validation:XValidation:rule="has(self.alias) == has(oldSelf.alias)",message="spec.alias is immutable: commands and events name the server by it; create a new HAServer to change it",fieldPath=".alias"
 type HAServerSpec struct {
@@ -107,12 +108,26 @@ type HAServerSpec struct {
 
 	// switchType is HA Monitor's switchtype operand: what to do when the
 	// active server fails. Switch terminates it and switches to the best
-	// standby; Restart restarts it on the same host (RestartWait) and switches
-	// only if that restart fails; Manual waits in RestartWait for an operator's
-	// Act or Swap request. Defaults to Switch.
+	// standby; Restart waits in RestartWait for it to come back on the same
+	// host, without terminating it (a server that ended is started again
+	// there) and without a hot standby, unless restartWaitLimit runs out;
+	// Manual waits in RestartWait for an operator's Act or Swap request.
+	// Defaults to Switch.
 	// +optional
 	// +kubebuilder:default=Switch
 	SwitchType SwitchType `json:"switchType,omitempty"`
+
+	// restartWaitLimit bounds, with switchType Restart, how long the failed
+	// active server may wait in RestartWait to recover or restart before
+	// hamon switches over to the best standby, as a Go duration such as
+	// "10m". Unset (the default): no limit, as HA Monitor waits for the
+	// server to be restarted without performing the hot standby (Table 4-3
+	// footnote 3); an operator's Act or Swap ends the wait. Only with
+	// switchType Restart.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,9}ms|[0-9]{1,7}s|[0-9]{1,5}m|[0-9]{1,4}h)+$`
+	// +kubebuilder:validation:MaxLength=32
+	RestartWaitLimit string `json:"restartWaitLimit,omitempty"`
 
 	// switchError is HA Monitor's switch_error operand: what to do when the
 	// server fails to start on the switchover target and no other host is

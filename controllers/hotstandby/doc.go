@@ -28,9 +28,12 @@
 //	                 waits for in Server mode); a retry whose host does not
 //	                 hold the reservation takes it first (a new epoch).
 //	RestartWait      the failed active waits to be restarted here (switchtype
-//	                 restart: hamon restarts it; manual, and Monitor mode
-//	                 without patrol: an operator's Act or Swap decides)
-//	                 (Table 4-3 #3, Table 4-4 #2).
+//	                 restart: not terminated; a running one is left to
+//	                 recover, one that ended is started again here; no hot
+//	                 standby unless Config.RestartWaitLimit runs out, by
+//	                 default none; manual, and Monitor mode without patrol:
+//	                 an operator's Act or Swap decides)
+//	                 (Table 4-3 #3 and footnote 3, Table 4-4 #2).
 //	ActiveStartWait  the primary host did not come up; the best other host
 //	                 waits for Act (7.5.1).
 //	HotStandbyWait   the failed host could not be fenced (it did not go down

@@ -1,6 +1,9 @@
 package hotstandby
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // The events of a server process: started, exited, failing its patrol
 // (Tables 4-3 and 4-4).
@@ -88,7 +91,7 @@ func (s *step) onExited(node string, normal bool) {
 		s.set(h, after, roleAfterStop(after), "")
 		s.info("HAMN102-I", "Server terminated on %s", node)
 		if after == RestartWait {
-			s.restartInPlace(h)
+			s.restartInPlace(h, s.cfg.RestartWaitLimit)
 		}
 		if after == Stopped && s.st.Halted == PhaseStopped && s.st.Switch == nil {
 			// monend: the server stopped everywhere leaves no reservation
@@ -181,11 +184,12 @@ func (s *step) onPatrolFailed(node, reason string) {
 }
 
 // StopsFailedActive says whether a failure of the running active server is
-// answered by stopping it: yes for Switch and Restart, no for Manual, which
-// leaves the server as it is for an operator. The controller hands the
-// answer to the active host's agent (status.localDecisions), which applies
-// it when it must act on a failure without the controller.
-func StopsFailedActive(t SwitchType) bool { return t != SwitchTypeManual }
+// answered by stopping it: yes for Switch; no for Restart (Table 4-3
+// footnote 3: restart wait "without terminating it") and Manual, which
+// leave the server as it is. The controller hands the answer to the active
+// host's agent (status.localDecisions), which applies it when it must act
+// on a failure without the controller.
+func StopsFailedActive(t SwitchType) bool { return t == SwitchTypeSwitch }
 
 // serverFailure handles a failure of the active server on h, running
 // (patrol failure) or not (abnormal termination), by switchType (Table 4-3
@@ -193,15 +197,28 @@ func StopsFailedActive(t SwitchType) bool { return t != SwitchTypeManual }
 func (s *step) serverFailure(h *Host, cause Cause, running bool) {
 	switch s.cfg.SwitchType {
 	case SwitchTypeRestart:
-		// #3: restart wait, without terminating; hamon restarts it here
-		// and switches only if that restart fails.
-		s.set(h, RestartWait, RoleActive, "restarting in place after "+string(cause))
-		s.warn("HAMN130-W", "Server on %s waits for restart (switchtype Restart)", h.Node)
+		// Table 4-3 #3 and footnote 3: restart wait "without terminating
+		// it", waiting for the server to be restarted "without performing
+		// the hot standby operation". A running server is left to recover
+		// (a database's crash recovery may take long); one that ended is
+		// started again here, as the server would restart itself. hamon
+		// switches only when spec.restartWaitLimit is set and runs out, or
+		// when an operator asks (Act restarts, Swap switches).
+		limit := "no time limit"
+		if l := s.cfg.RestartWaitLimit; l > 0 {
+			limit = "switching after " + l.String()
+		}
 		if running {
-			s.stopHost(h, RestartWait)
+			s.set(h, RestartWait, RoleActive, "waiting to recover after "+string(cause)+" (not terminated)")
+			s.warn("HAMN130-W", "Server on %s waits in RestartWait to recover, not terminated (switchtype Restart; %s)", h.Node, limit)
+			if l := s.cfg.RestartWaitLimit; l > 0 {
+				h.Deadline = s.now.Add(l)
+			}
 			return
 		}
-		s.restartInPlace(h)
+		s.set(h, RestartWait, RoleActive, "restarting in place after "+string(cause))
+		s.warn("HAMN130-W", "Server on %s waits in RestartWait and is restarted in place (switchtype Restart; %s)", h.Node, limit)
+		s.restartInPlace(h, s.cfg.RestartWaitLimit)
 		return
 	case SwitchTypeManual:
 		s.set(h, RestartWait, RoleActive, "waiting for an operator after "+string(cause))
@@ -250,8 +267,9 @@ func (s *step) stopHost(h *Host, after HostState) {
 }
 
 // restartInPlace starts the server again as active on h (switchtype
-// restart, monact of a RestartWait or StartRetry host).
-func (s *step) restartInPlace(h *Host) {
+// restart, monact of a RestartWait or StartRetry host), bounded by limit
+// (0: no bound).
+func (s *step) restartInPlace(h *Host, limit time.Duration) {
 	if s.cfg.SharedDisks && s.st.ReservationHolder != h.Node {
 		// The reservation moved (or was cleared): take it again first.
 		s.begin("", h.Node, CauseOperatorAct, true, false, "")
@@ -262,7 +280,9 @@ func (s *step) restartInPlace(h *Host) {
 		state = RestartWait
 	}
 	s.set(h, state, RoleActive, "restarting in place")
-	h.Deadline = s.now.Add(s.t.RestartTimeout)
+	if limit > 0 {
+		h.Deadline = s.now.Add(limit)
+	}
 	s.startServer(h, RoleActive)
 }
 

@@ -24,7 +24,7 @@ var Messages = map[string]string{
 	"HAMN127-W": "Start retries (or another wait) on a host were canceled: the server became active elsewhere.",
 	"HAMN128-E": "Fencing failed (the old active host did not go down in time): the top-priority standby waits in HotStandbyWait for Act.",
 	"HAMN129-E": "Hot-standby error: the server could not start on any host (switchError Stop, or retries exhausted).",
-	"HAMN130-W": "The active server waits in RestartWait and is restarted in place (switchType Restart).",
+	"HAMN130-W": "The failed active server waits in RestartWait (switchType Restart): a running one is left to recover, not terminated; one that ended is restarted in place. No hot standby unless spec.restartWaitLimit runs out or an operator asks.",
 	"HAMN131-E": "The restart in place failed: hamon switches over.",
 	"HAMN132-W": "The server waits for an operator: switchType Manual, or Monitor mode without patrol (Act restarts, Swap switches).",
 	"HAMN133-W": "no_exchange group member: its standby waits in GroupSwitchWait for the group to switch.",

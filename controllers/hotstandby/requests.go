@@ -245,7 +245,7 @@ func (s *step) requestAct(r Request) {
 	s.cancelStartRetries(h.Node, "Act on "+h.Node)
 	switch h.State {
 	case RestartWait, StartRetry:
-		s.restartInPlace(h)
+		s.restartInPlace(h, s.t.RestartTimeout)
 		if s.st.Switch != nil {
 			s.st.Switch.RequestID = r.ID
 			return

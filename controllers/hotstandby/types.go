@@ -45,6 +45,11 @@ type Config struct {
 	Primary string
 	// SwitchType is Switch, Restart or Manual.
 	SwitchType SwitchType
+	// RestartWaitLimit bounds how long, with switchType Restart, a failed
+	// active server waits in RestartWait to recover or be restarted before
+	// hamon switches over; 0: no limit, as the manual has it (Table 4-3
+	// footnote 3: it waits "without performing the hot standby operation").
+	RestartWaitLimit time.Duration
 	// SwitchError is Stop or Retry.
 	SwitchError SwitchError
 	// SwitchRetry is the number of start retries (Monitor mode, SwitchError Retry).
@@ -91,7 +96,9 @@ type Timing struct {
 	ReserveTimeout time.Duration
 	// StartTimeout bounds a server's start, as active or standby.
 	StartTimeout time.Duration
-	// RestartTimeout bounds RestartWait for switchtype Restart before switching.
+	// RestartTimeout bounds a restart in place an operator asked for (Act
+	// on a RestartWait host); switchType Restart's own wait is bounded by
+	// Config.RestartWaitLimit, if at all.
 	RestartTimeout time.Duration
 	// SelfFenceWait is how long after a host is lost a server without shared
 	// disks waits before it may start elsewhere: the lost host's agent stops

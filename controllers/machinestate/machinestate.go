@@ -35,6 +35,10 @@ func Config(s *hav1alpha1.HAServer, t hotstandby.Timing, gate *hotstandby.Manage
 	if spec.SwitchError == hav1alpha1.SwitchErrorRetry {
 		cfg.SwitchError = hotstandby.SwitchErrorRetry
 	}
+	if d, err := time.ParseDuration(spec.RestartWaitLimit); err == nil && d > 0 {
+		// The schema's pattern admits only what parses; anything else is no limit.
+		cfg.RestartWaitLimit = d
+	}
 	if spec.Group != nil {
 		cfg.Group, cfg.Exchange = spec.Group.Name, spec.GroupExchange()
 	}
