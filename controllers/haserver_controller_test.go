@@ -420,6 +420,47 @@ func TestSwitchTypeRestart_PatrolFailure_WaitsWithoutTerminating(t *testing.T) {
 	}
 }
 
+// Table 4-3 footnote 3: a failure detected while no standby can take over
+// is left alone, and not remembered: the standby that comes later does not
+// turn the same failure into a switchover.
+func TestPatrolFailure_NoStandby_NotActedOnWhenAStandbyComes(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-nosby", "ns-a", "ns-b")
+	f.failStarts("ns-b", "CreateContainerError")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		withPatrol(s)
+		s.Mode = hav1alpha1.ModeServer
+	}, "ns-a", "ns-b")
+	f.waitActive("db", "ns-a")
+	eventually(t, "the standby on ns-b failed to start", func() bool {
+		for _, h := range f.get("db").Status.Hosts {
+			if h.Node == "ns-b" && h.State == hav1alpha1.HostFailed {
+				return true
+			}
+		}
+		return false
+	})
+	f.setReady("db", "ns-a", false)
+	f.waitEvent("db", "HAMN124-E")
+	f.failStarts("ns-b", "")
+	f.request("db", hav1alpha1.OperatorRequest{ID: "bg", Action: hav1alpha1.ActionBegin, Node: "ns-b"})
+	eventually(t, "the standby runs on ns-b", func() bool { return f.get("db").Status.StandbyNodes == "ns-b" })
+	time.Sleep(2 * time.Second)
+	s := f.get("db")
+	if s.Status.ActiveNode != "ns-a" || len(s.Status.Switchovers) != 1 {
+		t.Fatalf("the failure left alone was acted on later: active %q, switchovers %+v", s.Status.ActiveNode, s.Status.Switchovers)
+	}
+	f.setReady("db", "ns-a", true)
+	eventually(t, "healthy again, nothing left", func() bool {
+		for _, h := range f.get("db").Status.Hosts {
+			if h.Node == "ns-a" {
+				return !h.FailureLeft && h.State == hav1alpha1.HostOnline
+			}
+		}
+		return false
+	})
+}
+
 func TestPatrolFailure_SwitchesAfterTerminating(t *testing.T) {
 	withManager(t)
 	f := newFakeCluster(t, "t-patrol", "p-a", "p-b")

@@ -410,6 +410,9 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 		return nil
 	case ready && h.State != hotstandby.Online && h.State != hotstandby.Standby:
 		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
+	case ready && h.State == hotstandby.Online && h.FailureLeft && !(v.report != nil && v.report.PatrolFailed && v.report.PatrolPod == p.Name):
+		// A failure left alone (no standby then) is over: healthy again.
+		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
 	case !ready && h.State == hotstandby.Online && s.Spec.Patrol != nil && cs != nil && cs.State.Running != nil:
 		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed"}}
 	}

@@ -561,6 +561,14 @@ type HostStatus struct {
 	// +optional
 	ActiveCopy bool `json:"activeCopy,omitempty"`
 
+	// failureLeft says a failure of the active server was detected here
+	// while no standby could take over: hamon did nothing (Table 4-3
+	// footnote 3) and does not act on that failure later, even once a
+	// standby is ready. Cleared when the server is seen healthy again (its
+	// patrol passes).
+	// +optional
+	FailureLeft bool `json:"failureLeft,omitempty"`
+
 	// afterStop is the state a Stopping host goes to once stopped.
 	// +optional
 	AfterStop HostState `json:"afterStop,omitempty"`

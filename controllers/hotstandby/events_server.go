@@ -15,6 +15,7 @@ func (s *step) onStarted(node string) {
 		return
 	}
 	h.Running = true
+	h.FailureLeft = false // seen healthy again
 	if h.Role == RoleActive {
 		h.ActiveCopy = true // a copy that restarts by itself as active writes too
 	}
@@ -176,8 +177,8 @@ func (s *step) standbyExited(h *Host, normal bool) {
 // onPatrolFailed: "Detection of an active server failure" (Table 4-3).
 func (s *step) onPatrolFailed(node, reason string) {
 	h := s.st.Host(node)
-	if h == nil || h.State != Online || s.st.Switch != nil {
-		return
+	if h == nil || h.State != Online || s.st.Switch != nil || h.FailureLeft {
+		return // a failure left alone (no standby then) is not acted on later
 	}
 	s.warn("HAMN105-E", "Server failure detected on %s: %s", node, reason)
 	s.serverFailure(h, CausePatrolFailure, true)
@@ -232,10 +233,12 @@ func (s *step) serverFailure(h *Host, cause Cause, running bool) {
 func (s *step) switchFrom(h *Host, cause Cause, running bool) {
 	target := s.bestStandby(h.Node)
 	if target == nil {
-		// #3, #5: no standby to switch to: hamon does nothing.
+		// #3, #5: no standby to switch to: hamon does nothing, and does
+		// not act on this failure later either.
 		s.warn("HAMN124-E", "No standby to switch %s to; hot standby not performed", h.Node)
 		if running {
 			h.Message = string(cause) + "; no standby to switch to"
+			h.FailureLeft = true
 			return
 		}
 		s.set(h, Failed, RoleNone, string(cause)+"; no standby to switch to")

@@ -84,6 +84,7 @@ func (s *step) warn(id, format string, args ...any) {
 func (s *step) set(h *Host, state HostState, role Role, msg string) {
 	if h.State != state {
 		h.Since = s.now
+		h.FailureLeft = false
 	}
 	h.State, h.Role, h.Message = state, role, msg
 	h.Deadline = time.Time{}

@@ -210,6 +210,28 @@ func TestTable43Row5Footnote3_Restart_RestartWaitWithoutTerminating(t *testing.T
 	}
 }
 
+// Footnote 3: with no standby, a detected failure is left alone, and is not
+// remembered: a standby added later does not turn it into a switchover (the
+// controller derives the failure again at every look while the patrol
+// fails). Only a new failure, after the server was seen healthy, counts.
+func TestTable43Row5Footnote3_NoStandby_FailureNotActedOnLater(t *testing.T) {
+	h := serverModeHarness(t, func(c *Config) { c.HasPatrol = true })
+	h.do(ServerExited{Node: "b", Normal: false})
+	h.do(PatrolFailed{Node: "a", Reason: "patrol exit 1"})
+	h.wantEmit("HAMN124-E")
+	h.do(Request{ID: "bg", Action: ActionBegin, Node: "b"})
+	h.do(ServerStarted{Node: "b"})
+	h.wantState("b", Standby)
+	h.do(PatrolFailed{Node: "a", Reason: "patrol exit 1"})
+	h.wantCmds()
+	h.wantState("a", Online)
+	// Healthy again, then a new failure: now there is a standby.
+	h.do(ServerStarted{Node: "a"})
+	h.do(PatrolFailed{Node: "a", Reason: "patrol exit 1"})
+	h.wantEmit("HAMN105-E")
+	h.wantCmds(StopServer{Node: "a"})
+}
+
 func TestTable43Row5Footnote3_Manual_WaitsWithoutTerminating(t *testing.T) {
 	h := serverModeHarness(t, func(c *Config) { c.HasPatrol = true; c.SwitchType = SwitchTypeManual })
 	h.do(PatrolFailed{Node: "a", Reason: "patrol timeout"})

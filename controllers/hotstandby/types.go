@@ -230,6 +230,12 @@ type Host struct {
 	// host: it must be stopped or fenced before any other host is
 	// activated (safety invariant 1).
 	ActiveCopy bool
+	// FailureLeft says a failure of the active server was detected here
+	// while no standby could take over: hamon did nothing (Table 4-3
+	// footnote 3) and does not act on that failure later (a standby added
+	// since does not make it a switchover). Cleared when the server is
+	// seen healthy again.
+	FailureLeft bool
 	// AfterStop is the state a Stopping host goes to once stopped.
 	AfterStop HostState
 	// Message says why, for people.

@@ -72,6 +72,7 @@ func FromStatus(s *hav1alpha1.HAServer, cfg hotstandby.Config) *hotstandby.State
 			Deadline:     timeOf(h.Deadline),
 			Running:      h.Running,
 			ActiveCopy:   h.ActiveCopy,
+			FailureLeft:  h.FailureLeft,
 			AfterStop:    hotstandby.HostState(h.AfterStop),
 			Message:      h.Message,
 		})
@@ -116,6 +117,7 @@ func WriteStatus(s *hav1alpha1.HAServer, st *hotstandby.State, now time.Time) {
 			WantStandby:  h.WantStandby,
 			Running:      h.Running,
 			ActiveCopy:   h.ActiveCopy,
+			FailureLeft:  h.FailureLeft,
 			AfterStop:    hav1alpha1.HostState(h.AfterStop),
 			Deadline:     deadlineTime(h.Deadline),
 		})
