@@ -330,7 +330,8 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 				evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: a.Epoch, Reason: a.Message})
 			}
 		}
-		if a := v.report.LastAnswer(hav1alpha1.AgentClearReservation); a != nil && a.ID == newestRequest(s, h.Node, hav1alpha1.AgentClearReservation) {
+		clear := v.report.LastAnswer(hav1alpha1.AgentClearReservation)
+		if a := clear; a != nil && a.ID == newestRequest(s, h.Node, hav1alpha1.AgentClearReservation) {
 			// The answer to the newest clear asked of this host: an older
 			// one (an earlier monscsiclr) says nothing of this one.
 			evs = append(evs, hotstandby.ReservationCleared{By: h.Node, OK: a.Result == hav1alpha1.AnswerDone, Reason: a.Message})
@@ -403,20 +404,26 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 	}
 	ready := podReady(p)
 	switch {
-	case ready && h.State == hotstandby.RestartWait && v.report != nil && v.report.PatrolFailed && v.report.PatrolPod == p.Name:
+	case ready && h.State == hotstandby.RestartWait && residentPatrolFailed(v, p):
 		// Waiting to recover (switchType Restart, or Manual) after its
 		// resident patrolCommand failed: the pod's readiness does not
 		// say it recovered; the patrol's report does.
 		return nil
 	case ready && h.State != hotstandby.Online && h.State != hotstandby.Standby:
 		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
-	case ready && h.State == hotstandby.Online && h.FailureLeft && !(v.report != nil && v.report.PatrolFailed && v.report.PatrolPod == p.Name):
+	case ready && h.State == hotstandby.Online && h.FailureLeft && !residentPatrolFailed(v, p):
 		// A failure left alone (no standby then) is over: healthy again.
 		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
 	case !ready && h.State == hotstandby.Online && s.Spec.Patrol != nil && cs != nil && cs.State.Running != nil:
 		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed"}}
 	}
 	return nil
+}
+
+// residentPatrolFailed says the agent reports the resident patrolCommand of
+// the server in p failed: the pod's readiness then does not say it is well.
+func residentPatrolFailed(v *hostView, p *corev1.Pod) bool {
+	return v.report != nil && v.report.PatrolFailed && v.report.PatrolPod == p.Name
 }
 
 // renewedSince says the host's agent renewed its Lease after the server

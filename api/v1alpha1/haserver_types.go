@@ -389,7 +389,7 @@ const (
 	HostStartRetry      HostState = "StartRetry"      // >ONL: a failed start is being retried (3.2.7).
 	HostRestartWait     HostState = "RestartWait"     // Waiting for the active server to restart (switchtype restart/manual).
 	HostActiveStartWait HostState = "ActiveStartWait" // Waiting for an operator's Act to start as active (7.5.1).
-	HostHotStandbyWait  HostState = "HotStandbyWait"  // The failed host could not be fenced (did not go down); waiting for an operator (4.5.2).
+	HostHotStandbyWait  HostState = "HotStandbyWait"  // The old host could not be fenced (did not go down); waiting for Act (4.5.2).
 	HostGroupSwitchWait HostState = "GroupSwitchWait" // no_exchange: waiting for the group to switch (4.4.1).
 	HostStopped         HostState = "Stopped"         // Not running, by request or after a normal termination.
 	HostFailed          HostState = "Failed"          // Not running after a failure (a hot-standby error).

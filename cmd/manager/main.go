@@ -45,7 +45,8 @@ func main() {
 	flag.DurationVar(&timing.ReserveTimeout, "reserve-timeout", timing.ReserveTimeout, "How long an agent may take to take the reservation.")
 	flag.DurationVar(&timing.StartTimeout, "start-timeout", timing.StartTimeout, "How long a server may take to start.")
 	flag.DurationVar(&timing.RestartTimeout, "restart-timeout", timing.RestartTimeout,
-		"How long a restart in place an operator asks for (Act) may take. switchType Restart's own wait is bounded only by an HAServer's spec.restartWaitLimit.")
+		"How long a restart in place an operator asks for (Act) may take. "+
+			"switchType Restart's own wait is bounded only by an HAServer's spec.restartWaitLimit.")
 	timing.SelfFenceWait = 0
 	flag.DurationVar(&timing.SelfFenceWait, "self-fence-wait", 0,
 		"After a host's Lease expired, how long to wait before a server without shared disks starts elsewhere "+

@@ -348,7 +348,8 @@ func (a *Agent) carryOut(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alp
 		return a.SCSI.Clear(disks, a.Key)
 	case hav1alpha1.AgentFenceHost:
 		ctrl.LoggerFrom(ctx).Info("Terminating the OS as the controller asks", "haserver", s.Name, "epoch", rq.Epoch, "request", rq.ID)
-		a.tell(ctx, s, "Fencing", "HAMN152-W", fmt.Sprintf("The node agent of %s terminates its OS as the controller asks (forced fence, epoch %d)", a.Node, rq.Epoch))
+		a.tell(ctx, s, "Fencing", "HAMN152-W",
+			fmt.Sprintf("The node agent of %s terminates its OS as the controller asks (forced fence, epoch %d)", a.Node, rq.Epoch))
 		return a.terminateOS(ctx, fmt.Sprintf("HAMN150-W forced fence for %s (epoch %d)", s.ReportKey(), rq.Epoch))
 	}
 	return nil
@@ -374,7 +375,8 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 		return a.Timing.Renew
 	}
 	ctrl.LoggerFrom(ctx).Info("This node's reservation key was preempted: stopping the server here", "haserver", s.Name)
-	a.tell(ctx, s, "Fencing", "HAMN181-W", fmt.Sprintf("The node agent of %s found its reservation key preempted on the shared disks: it stops the server there", a.Node))
+	a.tell(ctx, s, "Fencing", "HAMN181-W",
+		fmt.Sprintf("The node agent of %s found its reservation key preempted on the shared disks: it stops the server there", a.Node))
 	r.KeyPreempted, r.Reservation = true, hav1alpha1.ReservationReleased
 	a.tellMultipathd(ctx, s, false)
 	r.Message = "key preempted by another host: server stopped here"

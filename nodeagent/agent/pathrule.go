@@ -64,7 +64,7 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 				a.tell(ctx, s, "PathWatch", id, "on "+a.Node+": "+strings.TrimPrefix(dec.Message, "KAMN725-W "))
 			}
 			if dec.TerminateOS {
-				a.terminateOS(ctx, fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey()))
+				_ = a.terminateOS(ctx, fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey())) // logged there
 				return
 			}
 		}
