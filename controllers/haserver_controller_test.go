@@ -672,6 +672,64 @@ func TestActivePodDeleted_NoSecondCopyUntilItEnds_ForcedTermination(t *testing.T
 	}
 }
 
+// The name of a pod just created is recorded in a second status write; when
+// that write is lost, the record still names the pod that ended. A restart
+// in place (switchType Restart) whose name write is lost must still be
+// read as running: before, the ended pod was read as the current copy, the
+// restart "failed" while the new copy ran, and the standby was activated
+// beside it.
+func TestLostPodNameWrite_TheRunningCopyIsStillSeen(t *testing.T) {
+	var interfere atomic.Bool
+	var lost atomic.Int32
+	ns := "t-names"
+	stop, _ := startManagerWith(t, false, func(c client.Client) client.Client {
+		return interferingClient{Client: c, before: func(o client.Object) {
+			s, ok := o.(*hav1alpha1.HAServer)
+			if !interfere.Load() || o.GetNamespace() != ns || !ok {
+				return
+			}
+			var cur hav1alpha1.HAServer
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), &cur); err != nil {
+				return
+			}
+			recorded := map[string]string{}
+			for _, h := range cur.Status.Hosts {
+				recorded[h.Node] = h.Pod
+			}
+			names := false
+			for _, h := range s.Status.Hosts {
+				names = names || (h.Pod != "" && h.Pod != recorded[h.Node])
+			}
+			if !names {
+				return // only the write that records a new pod's name is lost
+			}
+			if cur.Annotations == nil {
+				cur.Annotations = map[string]string{}
+			}
+			cur.Annotations["test/other-writer"] = fmt.Sprint(lost.Add(1))
+			_ = env.Client.Update(context.Background(), &cur)
+		}}
+	})
+	t.Cleanup(stop)
+	f := newFakeCluster(t, ns, "nm-a", "nm-b")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		withPatrol(s)
+		s.SwitchType = hav1alpha1.SwitchTypeRestart
+	}, "nm-a", "nm-b")
+	f.waitActive("db", "nm-a")
+	interfere.Store(true)
+	f.exit("db", "nm-a", 2)
+	eventually(t, "the restarted copy runs on nm-a (its name write lost)", func() bool {
+		p := f.podOn("db", "nm-a")
+		return lost.Load() > 0 && p != nil && p.Status.Phase == corev1.PodRunning
+	})
+	interfere.Store(false)
+	s := f.waitActive("db", "nm-a")
+	if len(s.Status.Switchovers) != 1 || f.podOn("db", "nm-b") != nil {
+		t.Fatalf("switched over while the restarted copy ran: %+v", s.Status.Switchovers)
+	}
+}
+
 // interferingClient lets another writer change an object just before each
 // status patch the reconciler makes (before decides which): the API server
 // then refuses the patch with a real conflict.

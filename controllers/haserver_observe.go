@@ -156,6 +156,9 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 			v.stale = append(v.stale, p)
 		}
 	}
+	for _, v := range views {
+		preferNewerLivePod(v)
+	}
 	for _, h := range s.Status.Hosts {
 		if v := views[h.Node]; v != nil && h.BootID != "" && v.bootID != "" && v.bootID != h.BootID {
 			if v.pod != nil {
@@ -225,6 +228,29 @@ func containerMayRun(p *corev1.Pod) bool {
 	}
 	cs := serverContainerStatus(p)
 	return cs == nil || cs.State.Terminated == nil
+}
+
+// preferNewerLivePod makes a live pod the host's current copy when the
+// recorded one has ended. hamon makes a new pod on a host only once the
+// earlier copy there has ended, and records its name in a second status
+// write, after the create: when that write is lost (a conflict, a
+// controller restart), the record still names the ended pod, and reading
+// that one would take the running copy for ended (a restart in place
+// "failed" while it runs, and another host is activated beside it). A live
+// pod beside an ended one is the newer (creation times have whole seconds
+// only); taking it for the current copy is the safe reading either way.
+func preferNewerLivePod(v *hostView) {
+	if v.pod == nil || v.live {
+		return
+	}
+	for i, p := range v.stale {
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed &&
+			!ofEarlierBoot(p, v.bootID) {
+			v.stale[i] = v.pod
+			v.pod, v.live = p, true
+			return
+		}
+	}
 }
 
 // ofEarlierBoot says p was created for another boot of its host than the
