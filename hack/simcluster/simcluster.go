@@ -140,7 +140,11 @@ func Start(tb testing.TB, env *testenv.Env, timing Timing) *Cluster {
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.Namespace}}
 	_ = env.Client.Create(context.Background(), ns)
+	// Interrupted (Ctrl-C, a `timeout`), the test binary exits before any
+	// Cleanup runs: every process started here is killed then.
+	unregister := testenv.OnInterrupt(c.killEverything)
 	tb.Cleanup(func() {
+		unregister()
 		c.StopAll()
 		for _, p := range c.proxies {
 			p.Close()
@@ -321,7 +325,9 @@ func (c *Cluster) startWith(name, kubeconfig string, argv ...string) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (Kill ends what it started too), and killed
+	// if the test binary dies without cleaning up (SIGKILL, a panic).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		c.tb.Fatal(err)
 	}
@@ -345,6 +351,28 @@ func (c *Cluster) Signal(name string, sig syscall.Signal) {
 	if err := syscall.Kill(cmd.Process.Pid, sig); err != nil {
 		c.tb.Fatalf("signal %s to %s: %v", sig, name, err)
 	}
+}
+
+// killEverything kills, at once, every process this cluster started and
+// the servers its simulated hosts run (each in its own process group,
+// found by their pid files), and removes its directory. For an interrupt.
+func (c *Cluster) killEverything() {
+	c.mu.Lock()
+	for _, cmd := range c.procs {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	c.mu.Unlock()
+	pids, _ := filepath.Glob(filepath.Join(c.Dir, "sim", "*", "*.pid"))
+	more, _ := filepath.Glob(filepath.Join(c.Dir, "sim", "*.pid"))
+	for _, f := range append(pids, more...) {
+		if data, err := os.ReadFile(f); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	_ = os.RemoveAll(c.Dir)
 }
 
 // Kill kills a named process and forgets it.

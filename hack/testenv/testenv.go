@@ -6,10 +6,15 @@ package testenv
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,11 +147,63 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 	tb.Fatalf("timed out after %s waiting until %s", timeout, what)
 }
 
+// interrupted holds what must be stopped when the test binary is
+// interrupted (SIGINT, SIGTERM: Ctrl-C, or a `timeout`), newest first: the
+// harnesses' processes, then the control plane. A test's Cleanup runs only
+// when the test ends; an interrupt ends the binary first.
+var interrupted struct {
+	sync.Mutex
+	next  int
+	stops map[int]func()
+}
+
+// OnInterrupt registers stop to run if the test binary is interrupted; the
+// returned func unregisters it (call it from the harness's own Cleanup).
+func OnInterrupt(stop func()) (unregister func()) {
+	interrupted.Lock()
+	defer interrupted.Unlock()
+	if interrupted.stops == nil {
+		interrupted.stops = map[int]func(){}
+	}
+	interrupted.next++
+	id := interrupted.next
+	interrupted.stops[id] = stop
+	return func() {
+		interrupted.Lock()
+		defer interrupted.Unlock()
+		delete(interrupted.stops, id)
+	}
+}
+
+// stopOnInterrupt stops everything registered, then the control plane, and
+// exits, when the binary gets SIGINT or SIGTERM.
+func stopOnInterrupt(e *Env) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(os.Stderr, "testenv: %s: stopping every process the tests started\n", s)
+		interrupted.Lock()
+		ids := slices.Sorted(maps.Keys(interrupted.stops))
+		stops := interrupted.stops
+		interrupted.Unlock()
+		for _, id := range slices.Backward(ids) {
+			stops[id]() // newest first
+		}
+		_ = e.Stop()
+		os.Exit(128 + int(s.(syscall.Signal)))
+	}()
+}
+
 // Main is a TestMain for packages whose tests use the control plane: it
 // starts it, stores it in *env, runs setup (may be nil), runs the tests,
-// stops it and exits.
+// stops it and exits. Interrupted (SIGINT, SIGTERM), it stops what the
+// tests started (OnInterrupt) and the control plane before it exits.
 func Main(m *testing.M, env **Env, setup func(*Env) error) {
 	e, err := Start()
+	if err == nil {
+		stopOnInterrupt(e)
+	}
 	if err == nil && setup != nil {
 		if err = setup(e); err != nil {
 			_ = e.Stop()
