@@ -703,11 +703,7 @@ func TestLostPodNameWrite_TheRunningCopyIsStillSeen(t *testing.T) {
 			if !names {
 				return // only the write that records a new pod's name is lost
 			}
-			if cur.Annotations == nil {
-				cur.Annotations = map[string]string{}
-			}
-			cur.Annotations["test/other-writer"] = fmt.Sprint(lost.Add(1))
-			_ = env.Client.Update(context.Background(), &cur)
+			touchAsAnotherWriter(&cur, fmt.Sprint(lost.Add(1)))
 		}}
 	})
 	t.Cleanup(stop)
@@ -728,6 +724,16 @@ func TestLostPodNameWrite_TheRunningCopyIsStillSeen(t *testing.T) {
 	if len(s.Status.Switchovers) != 1 || f.podOn("db", "nm-b") != nil {
 		t.Fatalf("switched over while the restarted copy ran: %+v", s.Status.Switchovers)
 	}
+}
+
+// touchAsAnotherWriter updates cur as another writer would, so that a write
+// made from an older copy meets a real conflict.
+func touchAsAnotherWriter(cur *hav1alpha1.HAServer, mark string) {
+	if cur.Annotations == nil {
+		cur.Annotations = map[string]string{}
+	}
+	cur.Annotations["test/other-writer"] = mark
+	_ = env.Client.Update(context.Background(), cur)
 }
 
 // interferingClient lets another writer change an object just before each
@@ -769,11 +775,7 @@ func TestActionsFollowOnlyAStoredDecision(t *testing.T) {
 			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), &cur); err != nil {
 				return
 			}
-			if cur.Annotations == nil {
-				cur.Annotations = map[string]string{}
-			}
-			cur.Annotations["test/other-writer"] = fmt.Sprint(lost.Add(1))
-			_ = env.Client.Update(context.Background(), &cur)
+			touchAsAnotherWriter(&cur, fmt.Sprint(lost.Add(1)))
 		}}
 	})
 	t.Cleanup(stop)

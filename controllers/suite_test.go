@@ -399,24 +399,18 @@ func (f *fakeCluster) report(node, server string, mutate func(*hav1alpha1.NodeSe
 // node and epoch: Done, the node holding the disks for the epoch.
 func (f *fakeCluster) reserved(node, server string, epoch int64) {
 	f.t.Helper()
-	var id int64
-	for _, rq := range f.get(server).Status.AgentRequests {
-		if rq.Node == node && rq.Action == hav1alpha1.AgentReserve && rq.Epoch == epoch {
-			id = rq.ID
-		}
-	}
-	if id == 0 {
-		f.t.Fatalf("%s has no Reserve request for %s in epoch %d", server, node, epoch)
-	}
-	f.report(node, server, func(r *hav1alpha1.NodeServerStatus) {
-		r.Epoch, r.Reservation = epoch, hav1alpha1.ReservationHeld
-		r.AddAnswer(hav1alpha1.AgentAnswer{ID: id, Action: hav1alpha1.AgentReserve, Epoch: epoch, Result: hav1alpha1.AnswerDone})
-	})
+	f.answerReserve(node, server, epoch, hav1alpha1.AnswerDone, hav1alpha1.ReservationHeld, "")
 }
 
 // reserveFailed answers node's Reserve request for epoch as an agent that
 // could not take the reservation.
 func (f *fakeCluster) reserveFailed(node, server string, epoch int64, why string) {
+	f.t.Helper()
+	f.answerReserve(node, server, epoch, hav1alpha1.AnswerFailed, hav1alpha1.ReservationFailed, why)
+}
+
+func (f *fakeCluster) answerReserve(node, server string, epoch int64, result hav1alpha1.AnswerResult,
+	held hav1alpha1.ReservationResult, why string) {
 	f.t.Helper()
 	var id int64
 	for _, rq := range f.get(server).Status.AgentRequests {
@@ -428,8 +422,8 @@ func (f *fakeCluster) reserveFailed(node, server string, epoch int64, why string
 		f.t.Fatalf("%s has no Reserve request for %s in epoch %d", server, node, epoch)
 	}
 	f.report(node, server, func(r *hav1alpha1.NodeServerStatus) {
-		r.Epoch, r.Reservation = epoch, hav1alpha1.ReservationFailed
-		r.AddAnswer(hav1alpha1.AgentAnswer{ID: id, Action: hav1alpha1.AgentReserve, Epoch: epoch, Result: hav1alpha1.AnswerFailed, Message: why})
+		r.Epoch, r.Reservation = epoch, held
+		r.AddAnswer(hav1alpha1.AgentAnswer{ID: id, Action: hav1alpha1.AgentReserve, Epoch: epoch, Result: result, Message: why})
 	})
 }
 
