@@ -36,10 +36,9 @@ func (a *Agent) tell(ctx context.Context, s *hav1alpha1.HAServer, action, id, no
 	}
 	now := a.now()
 	ev := &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      fmt.Sprintf("%s.%x", s.Name, now.UnixNano()),
-			Namespace: s.Namespace,
-		},
+		// Unique by the time; a long server name is cut (a name has at
+		// most 253 characters).
+		ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", strings.TrimRight(hav1alpha1.Truncate(s.Name, 200), "-."), now.UnixNano()), Namespace: s.Namespace},
 		EventTime:           metav1.NewMicroTime(now),
 		ReportingController: "hamon.io/nodeagent",
 		ReportingInstance:   "hamon-nodeagent-" + a.Node,
