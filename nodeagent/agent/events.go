@@ -38,7 +38,10 @@ func (a *Agent) tell(ctx context.Context, s *hav1alpha1.HAServer, action, id, no
 	ev := &eventsv1.Event{
 		// Unique by the time; a long server name is cut (a name has at
 		// most 253 characters).
-		ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", strings.TrimRight(hav1alpha1.Truncate(s.Name, 200), "-."), now.UnixNano()), Namespace: s.Namespace},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("%s.%x", strings.TrimRight(hav1alpha1.Truncate(s.Name, 200), "-."), now.UnixNano()),
+			Namespace: s.Namespace,
+		},
 		EventTime:           metav1.NewMicroTime(now),
 		ReportingController: "hamon.io/nodeagent",
 		ReportingInstance:   "hamon-nodeagent-" + a.Node,
