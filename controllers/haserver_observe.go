@@ -356,8 +356,8 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 				evs = append(evs, hotstandby.ReservationFailed{Node: h.Node, Epoch: a.Epoch, Reason: a.Message})
 			}
 		}
-		clear := v.report.LastAnswer(hav1alpha1.AgentClearReservation)
-		if a := clear; a != nil && a.ID == newestRequest(s, h.Node, hav1alpha1.AgentClearReservation) {
+		a := v.report.LastAnswer(hav1alpha1.AgentClearReservation)
+		if a != nil && a.ID == newestRequest(s, h.Node, hav1alpha1.AgentClearReservation) {
 			// The answer to the newest clear asked of this host: an older
 			// one (an earlier monscsiclr) says nothing of this one.
 			evs = append(evs, hotstandby.ReservationCleared{By: h.Node, OK: a.Result == hav1alpha1.AnswerDone, Reason: a.Message})
