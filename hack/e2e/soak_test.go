@@ -68,7 +68,7 @@ func TestSoak(t *testing.T) {
 	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}); err != nil {
 		t.Fatal(err)
 	}
-	w.sc.StartController("--zap-log-level=debug", "--zap-time-encoding=rfc3339nano")
+	w.sc.StartController(soakControllerArgs...)
 	for i := range 3 {
 		w.sc.StartHost(w.node(i))
 	}
@@ -145,6 +145,10 @@ func TestSoak(t *testing.T) {
 		t.Error(v)
 	}
 }
+
+// soakControllerArgs are the soak's controller flags: debug logs with
+// nanosecond times, to follow a failure.
+var soakControllerArgs = []string{"--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}
 
 // soakServer creates one of the soak's servers on the three hosts.
 func (w *world) soakServer(s soakServer) {
@@ -329,7 +333,7 @@ func (w *world) inject(f soakFault) string {
 	case "controller-kill":
 		w.sc.Kill("manager")
 		time.Sleep(d / 4)
-		w.sc.StartController("--zap-log-level=debug", "--zap-time-encoding=rfc3339nano")
+		w.sc.StartController(soakControllerArgs...)
 		return "controller killed and started again"
 	case "path-loss":
 		disk := "mpatha"
@@ -375,7 +379,21 @@ func (w *world) settle(step int, what string) string {
 	w.t.Helper()
 	deadline := time.Now().Add(150 * time.Second)
 	asked := map[string]time.Time{}
+	var managerDown time.Time
 	for time.Now().Before(deadline) {
+		if pid := w.sc.PID("manager"); pid != 0 && !processAlive(pid) {
+			// The controller exited (one started while the API server is
+			// away cannot start): its Deployment starts it again, after
+			// the kubelet's first crash back-off (10 s).
+			if managerDown.IsZero() {
+				managerDown = time.Now()
+			}
+			if time.Since(managerDown) >= 10*time.Second {
+				w.t.Logf("step %d: the controller exited: starting it again", step)
+				w.sc.StartController(soakControllerArgs...)
+				managerDown = time.Time{}
+			}
+		}
 		for i := range 3 {
 			n := w.node(i)
 			// A rebooted host needs a moment before the servers' status says
