@@ -215,7 +215,12 @@ func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (a stop ends what it started too), and it dies
+	// with the host process: a simulated host that goes down ends every
+	// server on it, even one it was starting at that moment, whose pid
+	// file was not written yet (found by the soak: such a server ran on,
+	// untracked, beside the next active copy).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return err
