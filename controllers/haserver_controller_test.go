@@ -223,8 +223,7 @@ func TestTargetRebootedWithinTheLease_SwitchoverGoesOn(t *testing.T) {
 				}
 			}, a, b, c)
 			if disks {
-				eventually(t, "the reservation is asked of "+a, func() bool { return f.get("db").Status.FencingEpoch == 1 })
-				f.reserved(a, "db", 1)
+				f.firstActivationWithDisk("db", a)
 			}
 			f.waitActive("db", a)
 			eventually(t, "both standbys run", func() bool { return f.get("db").Status.StandbyNodes == b+","+c })
@@ -273,9 +272,7 @@ func TestResourceConnectionFailure_NextStandbyTakesOver(t *testing.T) {
 		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
 		s.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}}
 	}, "rc-a", "rc-b", "rc-c")
-	eventually(t, "the reservation is asked of rc-a", func() bool { return f.get("db").Status.FencingEpoch == 1 })
-	f.reserved("rc-a", "db", 1)
-	f.waitActive("db", "rc-a")
+	f.firstActivationWithDisk("db", "rc-a")
 	f.exit("db", "rc-a", 3)
 	eventually(t, "rc-b is asked to take the reservation", func() bool {
 		s := f.get("db")
@@ -314,9 +311,7 @@ func TestStartRetry_ServerMode_RetriedUpToSwitchRetry(t *testing.T) {
 		s.SwitchRetry = ptr(int32(2))
 		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
 	}, "sr-a", "sr-b")
-	eventually(t, "the reservation is asked of sr-a", func() bool { return f.get("tp").Status.FencingEpoch == 1 })
-	f.reserved("sr-a", "tp", 1)
-	f.waitActive("tp", "sr-a")
+	f.firstActivationWithDisk("tp", "sr-a")
 	eventually(t, "the standby runs on sr-b", func() bool { return f.get("tp").Status.StandbyNodes == "sr-b" })
 	f.exit("tp", "sr-a", 2)
 	for epoch := int64(2); epoch <= 4; epoch++ {
@@ -345,9 +340,7 @@ func TestClearReservation_DoneOnlyOnTheAgentsWord(t *testing.T) {
 	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
 		s.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
 	}, "cl-a", "cl-b")
-	eventually(t, "the reservation is asked of cl-a", func() bool { return f.get("db").Status.FencingEpoch == 1 })
-	f.reserved("cl-a", "db", 1)
-	f.waitActive("db", "cl-a")
+	f.firstActivationWithDisk("db", "cl-a")
 	f.request("db", hav1alpha1.OperatorRequest{ID: "end", Action: hav1alpha1.ActionEnd})
 	eventually(t, "db ended", func() bool { return f.get("db").Status.Phase == hav1alpha1.PhaseStopped })
 	for i, want := range []hav1alpha1.AnswerResult{hav1alpha1.AnswerFailed, hav1alpha1.AnswerDone} {

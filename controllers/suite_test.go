@@ -402,6 +402,15 @@ func (f *fakeCluster) reserved(node, server string, epoch int64) {
 	f.answerReserve(node, server, epoch, hav1alpha1.AnswerDone, hav1alpha1.ReservationHeld, "")
 }
 
+// firstActivationWithDisk answers, as node's agent would, the Reserve of a
+// new server's first activation (epoch 1) and waits until it is Online there.
+func (f *fakeCluster) firstActivationWithDisk(server, node string) {
+	f.t.Helper()
+	eventually(f.t, "the reservation is asked of "+node, func() bool { return f.get(server).Status.FencingEpoch == 1 })
+	f.reserved(node, server, 1)
+	f.waitActive(server, node)
+}
+
 // reserveFailed answers node's Reserve request for epoch as an agent that
 // could not take the reservation.
 func (f *fakeCluster) reserveFailed(node, server string, epoch int64, why string) {
