@@ -130,11 +130,8 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 	for _, h := range s.Status.Hosts {
 		recorded[h.Node] = h.Pod
 	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if !metav1IsControlledBy(p, s) {
-			continue
-		}
+	cached := map[string]bool{}
+	place := func(p *corev1.Pod) {
 		v := views[p.Spec.NodeName]
 		if v == nil {
 			v = &hostView{}
@@ -155,6 +152,21 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		default:
 			v.stale = append(v.stale, p)
 		}
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !metav1IsControlledBy(p, s) {
+			continue
+		}
+		cached[p.Name] = true
+		place(p)
+	}
+	missing, err := r.recordedPodsNotCached(ctx, s, cached)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range missing {
+		place(p)
 	}
 	for _, v := range views {
 		preferNewerLivePod(v)
@@ -183,6 +195,38 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		}
 	}
 	return views, nil
+}
+
+// recordedPodsNotCached reads, from the API server itself, each pod the
+// status records on a host where the server runs that the cache does not
+// hold. The pod cache and the HAServer cache are fed by two watches in no
+// common order (after an API-server outage one may lag the other by tens
+// of seconds): a pod just created and recorded may not be cached yet, and
+// reading its absence as "the pod is gone" would take a running copy for
+// ended and start another one elsewhere beside it (the soak, seed
+// 1796669769871663582). Only a pod the API server does not have is gone.
+func (r *HAServerReconciler) recordedPodsNotCached(ctx context.Context, s *hav1alpha1.HAServer, cached map[string]bool) ([]*corev1.Pod, error) {
+	if r.APIReader == nil {
+		return nil, nil
+	}
+	var out []*corev1.Pod
+	for _, h := range s.Status.Hosts {
+		if h.Pod == "" || !h.Running || cached[h.Pod] {
+			continue
+		}
+		var p corev1.Pod
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: h.Pod}, &p)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading pod %s, recorded on %s but not in the cache: %w", h.Pod, h.Node, err)
+		}
+		if metav1IsControlledBy(&p, s) && p.Spec.NodeName == h.Node {
+			out = append(out, &p)
+		}
+	}
+	return out, nil
 }
 
 // refreshReportsOfExits reads, from the API server itself, the agent's
