@@ -79,8 +79,16 @@ func (r *HAServerReconciler) olderUser(ctx context.Context, s *hav1alpha1.HAServ
 	if o != nil || err != nil {
 		return o, node, device, err
 	}
+	// A server not yet acted on reads the agents' reports past the cache:
+	// this check is all that stands between it and its first reservation,
+	// and a report written just before the server was created may not be
+	// in the cache yet. Once it has been acted on, the cache serves.
+	reports := client.Reader(r.Client)
+	if r.APIReader != nil && s.Status.FencingEpoch == 0 && s.Status.ActiveNode == "" {
+		reports = r.APIReader
+	}
 	for _, h := range s.Spec.Hosts {
-		aliases, err := r.diskAliases(ctx, h.Node, device)
+		aliases, err := diskAliases(ctx, reports, h.Node, device)
 		if err != nil {
 			return nil, "", "", err
 		}
@@ -103,9 +111,9 @@ func (r *HAServerReconciler) olderUser(ctx context.Context, s *hav1alpha1.HAServ
 // node's agent reports its devices (HANode status), the disk's WWID and the
 // /dev/mapper name of every map with that WWID. None when the agent has not
 // reported the disk (yet).
-func (r *HAServerReconciler) diskAliases(ctx context.Context, node, device string) ([]string, error) {
+func diskAliases(ctx context.Context, reports client.Reader, node, device string) ([]string, error) {
 	var hn hav1alpha1.HANode
-	if err := r.Get(ctx, client.ObjectKey{Name: node}, &hn); err != nil {
+	if err := reports.Get(ctx, client.ObjectKey{Name: node}, &hn); err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
 	wwid := ""
