@@ -215,8 +215,8 @@ func (w *world) oneActiveSince(s soakServer, from int, what string) string {
 	}
 	for i := range runs {
 		if s.disk == "" && slices.Contains(runs[:i], runs[i]) {
-			return fmt.Sprintf("after %s: %s: copy %s wrote again after %s took over: two active copies (writers %v)", what, s.name,
-				runs[i], runs[i-1], runs)
+			return fmt.Sprintf("after %s: %s: copy %s wrote again after %s took over: two active copies (writers %v; %s)", what, s.name,
+				runs[i], runs[i-1], runs, w.copySpans(s.name, from))
 		}
 		if s.disk != "" && i >= 3 && runs[i] == runs[i-2] && runs[i-1] == runs[i-3] {
 			return fmt.Sprintf("after %s: %s: %s and %s wrote in turn: two active copies (writers %v)", what, s.name,
@@ -224,6 +224,29 @@ func (w *world) oneActiveSince(s soakServer, from int, what string) string {
 		}
 	}
 	return ""
+}
+
+// copySpans says when each copy of a server without a disk wrote first and
+// last since the write from, to time a violation against the logs.
+func (w *world) copySpans(name string, from int) string {
+	writes := w.appWrites(name)
+	if from > len(writes) {
+		return ""
+	}
+	first, last := map[string]time.Time{}, map[string]time.Time{}
+	var order []string
+	for _, x := range writes[from:] {
+		if _, ok := first[x.copy]; !ok {
+			first[x.copy] = x.at
+			order = append(order, x.copy)
+		}
+		last[x.copy] = x.at
+	}
+	var out []string
+	for _, c := range order {
+		out = append(out, fmt.Sprintf("%s wrote from %s to %s", c, first[c].UTC().Format("15:04:05.000"), last[c].UTC().Format("15:04:05.000")))
+	}
+	return strings.Join(out, ", ")
 }
 
 // soakFault is one planned fault: its kind, its target (a host or a
