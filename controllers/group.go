@@ -70,18 +70,43 @@ func managerGate(s *hav1alpha1.HAServer, g *hav1alpha1.HAServerGroup, members []
 	}
 	var units []hotstandby.Member
 	for i := range members {
-		m := &members[i]
-		if m.Name == s.Name {
-			continue
+		if members[i].Name != s.Name {
+			units = append(units, unitOf(&members[i]))
 		}
-		units = append(units, hotstandby.Member{
-			Name:    m.Name,
-			Stopped: m.Status.ActiveNode == "" && (m.Status.Phase == hav1alpha1.PhaseStopped || m.Status.Phase == hav1alpha1.PhaseFailed),
-			Image:   serverImage(m),
-		})
 	}
-	d := hotstandby.DecideManagerSwitchover(managerPolicy(g), units)
+	d := hotstandby.DecideManagerSwitchover(managerPolicy(g), unitOf(s), units)
 	return &d
+}
+
+// unitOf is a member as the system-manager policy sees it.
+func unitOf(m *hav1alpha1.HAServer) hotstandby.Member {
+	u := hotstandby.Member{Name: m.Name, Stopped: memberStopped(m), Image: serverImage(m)}
+	if m.Spec.Group != nil {
+		for _, k := range m.Spec.Group.UnitServers {
+			u.Servers = append(u.Servers, hotstandby.UnitServer(k))
+		}
+	}
+	return u
+}
+
+// memberStopped: the member runs in no form (26.7.9's "stopped unit"): not
+// Online, starting or switching over; or its copies are in start retries.
+// A member waiting (RestartWait, HotStandbyWait, ...) or still pending is
+// stopped too: no startup notice will come from it by itself.
+func memberStopped(m *hav1alpha1.HAServer) bool {
+	for _, h := range m.Status.Hosts {
+		if h.State == hav1alpha1.HostStartRetry {
+			return true
+		}
+	}
+	if sw := m.Status.Switchover; sw != nil && sw.Cause == hav1alpha1.SwitchoverCause(hotstandby.CauseStartRetry) {
+		return true
+	}
+	switch m.Status.Phase {
+	case hav1alpha1.PhaseOnline, hav1alpha1.PhaseStarting, hav1alpha1.PhaseSwitchingOver:
+		return false
+	}
+	return true
 }
 
 func managerPolicy(g *hav1alpha1.HAServerGroup) hotstandby.ManagerPolicy {
@@ -93,7 +118,9 @@ func managerPolicy(g *hav1alpha1.HAServerGroup) hotstandby.ManagerPolicy {
 	if g.Spec.ManagerRerun == hav1alpha1.ManagerRerunNoWait {
 		rerun = hotstandby.RerunNoWait
 	}
-	return hotstandby.ManagerPolicy{Rerun: rerun, StartLevel: int(g.Spec.StartLevel), SkipUnits: g.Spec.SkipUnits, ReducedCheckTime: wait}
+	// The skip list in effect, not the one asked for: HiRDB reads
+	// pd_start_skip_unit only when the system starts.
+	return hotstandby.ManagerPolicy{Rerun: rerun, StartLevel: int(g.Spec.StartLevel), SkipUnits: g.Status.SkipUnits, ReducedCheckTime: wait}
 }
 
 func serverImage(m *hav1alpha1.HAServer) string {

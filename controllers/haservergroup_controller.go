@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -45,7 +46,8 @@ func (r *HAServerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	members := list.Items
 	summarizeGroup(&g, members)
 	r.groupRequest(&g, members)
-	setGroupConditions(&g, members)
+	skipPending := applySkipUnits(&g, members)
+	setGroupConditions(&g, members, skipPending)
 	g.Status.ObservedGeneration = g.Generation
 	if equality.Semantic.DeepEqual(before.Status, g.Status) {
 		return ctrl.Result{}, nil
@@ -142,7 +144,30 @@ func (r *HAServerGroupReconciler) groupRequest(g *hav1alpha1.HAServerGroup, memb
 	}
 }
 
-func setGroupConditions(g *hav1alpha1.HAServerGroup, members []hav1alpha1.HAServer) {
+// applySkipUnits puts spec.skipUnits in effect (status.skipUnits) when the
+// group is first seen or while every member is stopped: HiRDB reads
+// pd_start_skip_unit when the system starts, and 26.7.9 has it changed
+// only with HiRDB terminated. It says whether a change waits.
+func applySkipUnits(g *hav1alpha1.HAServerGroup, members []hav1alpha1.HAServer) (pending bool) {
+	if sameSet(g.Spec.SkipUnits, g.Status.SkipUnits) {
+		return false
+	}
+	allStopped := true
+	for i := range members {
+		allStopped = allStopped && memberStopped(&members[i])
+	}
+	if g.Status.ObservedGeneration != 0 && !allStopped {
+		return true
+	}
+	g.Status.SkipUnits = slices.Clone(g.Spec.SkipUnits)
+	return false
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
+}
+
+func setGroupConditions(g *hav1alpha1.HAServerGroup, members []hav1alpha1.HAServer, skipPending bool) {
 	set := func(t string, ok bool, reason, msg string) {
 		st := metav1.ConditionFalse
 		if ok {
@@ -168,9 +193,15 @@ func setGroupConditions(g *hav1alpha1.HAServerGroup, members []hav1alpha1.HAServ
 	switch {
 	case !hasManager:
 		set(hav1alpha1.ConditionValid, false, "ManagerNotAMember", "spec.manager "+g.Spec.Manager+" is not a member; name a member HAServer")
+	case skipPending:
+		set(hav1alpha1.ConditionValid, false, "SkipUnitsPending",
+			fmt.Sprintf("spec.skipUnits %v takes effect only while every member is stopped (HiRDB reads pd_start_skip_unit at start); "+
+				"the list in effect is still %v: stop the members (kubectl hamon end), or put the old list back", g.Spec.SkipUnits, g.Status.SkipUnits))
 	case g.Spec.ManagerRerun == hav1alpha1.ManagerRerunNoWait && len(images) > 1:
-		set(hav1alpha1.ConditionValid, false, "ImagesDiffer",
-			"managerRerun NoWait skips the version check: every member must run the same image (they do not)")
+		// Table 26-41 #1: notwait checks no versions; the operator does
+		// (pdadmvr). Said, not refused.
+		set(hav1alpha1.ConditionValid, true, "ImagesDiffer",
+			"managerRerun NoWait does no version check, and the members run different images: make sure they are one version")
 	default:
 		set(hav1alpha1.ConditionValid, true, hav1alpha1.ReasonSpecValid, "the group's policies can be applied")
 	}

@@ -2,11 +2,16 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 )
@@ -168,4 +173,170 @@ func (f *fakeCluster) dump(t *testing.T, names ...string) {
 		s := f.get(n)
 		t.Logf("%s: phase=%s active=%s hosts=%+v switch=%+v last=%+v", n, s.Status.Phase, s.Status.ActiveNode, s.Status.Hosts, s.Status.Switchover, s.Status.LastRequest)
 	}
+}
+
+// eventNotes lists the messages of the server's events with reason id.
+func (f *fakeCluster) eventNotes(name, id string) string {
+	var list eventsv1.EventList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Reason == id {
+			out = append(out, e.Note)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func withUnitServers(kinds ...hav1alpha1.UnitServer) func(*hav1alpha1.HAServerSpec) {
+	return func(s *hav1alpha1.HAServerSpec) { s.Group.UnitServers = kinds }
+}
+
+func both(fs ...func(*hav1alpha1.HAServerSpec)) func(*hav1alpha1.HAServerSpec) {
+	return func(s *hav1alpha1.HAServerSpec) {
+		for _, f := range fs {
+			f(s)
+		}
+	}
+}
+
+// HiRDB 26.7.9: a stopped unit of only recovery-unnecessary front-end
+// servers does not make the manager's switchover fail (wait, start level
+// 0), and the manager's completion (KFPS05210-I) names it as still stopped.
+func TestHiRDB2679_StoppedRecoveryUnnecessaryFrontEnd_ManagerSwitches(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-hru", "hr-a", "hr-b")
+	f.newGroup("g", hav1alpha1.HAServerGroupSpec{Manager: "mgr"})
+	f.newServer("mgr", both(inGroup("g", true), withUnitServers(hav1alpha1.UnitDictionary, hav1alpha1.UnitBackEnd)), "hr-a", "hr-b")
+	f.newServer("fes", both(inGroup("g", false), withUnitServers(hav1alpha1.UnitRecoveryUnnecessaryFrontEnd)), "hr-a", "hr-b")
+	f.waitActive("mgr", "hr-a")
+	f.waitActive("fes", "hr-a")
+	f.exit("fes", "hr-a", 0)
+	eventually(t, "fes stopped", func() bool { return f.get("fes").Status.Phase == hav1alpha1.PhaseStopped })
+	f.exit("mgr", "hr-a", 1)
+	f.waitActive("mgr", "hr-b")
+	f.waitEvent("mgr", "HAMN163-I")
+	if n := f.eventNotes("mgr", "HAMN163-I"); !strings.Contains(n, "members still stopped: fes") {
+		t.Fatalf("the manager's completion does not name the stopped unit: %q", n)
+	}
+	if strings.Contains(f.eventReasons("mgr"), "HAMN160-E") {
+		t.Fatal("the switchover was refused")
+	}
+}
+
+// HiRDB 26.7.9: reduced activation waits until each unit has started
+// (Online), not until it begins starting; and a member in start retries
+// counts as stopped.
+func TestHiRDB2679_ReducedActivation_WaitsUntilTheUnitIsOnline(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-hra", "ra-a", "ra-b", "ra-c")
+	f.newGroup("g", hav1alpha1.HAServerGroupSpec{Manager: "mgr", StartLevel: 1, ReducedCheckTime: "10m"})
+	f.newServer("mgr", inGroup("g", true), "ra-a", "ra-b")
+	f.newServer("bes", inGroup("g", false), "ra-c", "ra-b")
+	f.waitActive("mgr", "ra-a")
+	f.waitActive("bes", "ra-c")
+	f.exit("bes", "ra-c", 0)
+	eventually(t, "bes stopped", func() bool { return f.get("bes").Status.Phase == hav1alpha1.PhaseStopped })
+	f.exit("mgr", "ra-a", 1)
+	f.waitEvent("mgr", "HAMN161-I")
+	f.holdPods("ra-c", true)
+	f.request("bes", hav1alpha1.OperatorRequest{ID: "b1", Action: hav1alpha1.ActionBegin})
+	eventually(t, "bes is starting", func() bool { return f.get("bes").Status.Phase == hav1alpha1.PhaseStarting })
+	// The manager sees bes starting (its reconcile follows the member's
+	// status): it must keep waiting.
+	time.Sleep(time.Second)
+	if m := f.get("mgr"); m.Status.Phase != hav1alpha1.PhaseSwitchingOver || m.Status.Switchover == nil ||
+		m.Status.Switchover.Stage != hav1alpha1.StageAwaitingMembers {
+		t.Fatalf("the manager stopped waiting when bes began starting: phase %s switchover %+v", m.Status.Phase, m.Status.Switchover)
+	}
+	f.holdPods("ra-c", false)
+	defer func() {
+		if t.Failed() {
+			f.dump(t, "mgr", "bes")
+		}
+	}()
+	f.waitActive("mgr", "ra-b")
+	if n := f.eventNotes("mgr", "HAMN163-I"); !strings.Contains(n, "every member is running") {
+		t.Fatalf("HAMN163-I: %q", n)
+	}
+}
+
+// HiRDB 26.7.9: a member in start retries is a stopped unit: with start
+// level 0 the manager's switchover fails.
+func TestHiRDB2679_MemberInStartRetries_CountsAsStopped(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-hsr", "hs-a", "hs-b", "hs-c")
+	f.newGroup("g", hav1alpha1.HAServerGroupSpec{Manager: "mgr"})
+	f.newServer("mgr", inGroup("g", true), "hs-a", "hs-b")
+	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) {
+		inGroup("g", true)(s)
+		s.SwitchError = hav1alpha1.SwitchErrorRetry
+		s.SwitchRetry = ptr(int32(100))
+	}, "hs-a", "hs-c")
+	f.waitActive("mgr", "hs-a")
+	f.waitActive("tp", "hs-a")
+	f.failStarts("hs-c", "CreateContainerError")
+	f.exit("tp", "hs-a", 1)
+	f.waitEvent("tp", "HAMN126-W")
+	f.exit("mgr", "hs-a", 1)
+	f.waitEvent("mgr", "HAMN160-E")
+	if n := f.eventNotes("mgr", "HAMN160-E"); !strings.Contains(n, "tp") {
+		t.Fatalf("HAMN160-E does not name tp: %q", n)
+	}
+}
+
+// HiRDB 26.7.9: a change of skipUnits takes effect only while the whole
+// system is stopped; until then the group says so and the old list holds.
+func TestHiRDB2679_SkipUnitsChangeWaitsForTheSystemToStop(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-hsk", "hk-a", "hk-b")
+	f.newGroup("g", hav1alpha1.HAServerGroupSpec{Manager: "mgr", StartLevel: 1})
+	f.newServer("mgr", inGroup("g", true), "hk-a", "hk-b")
+	f.newServer("old", inGroup("g", false), "hk-a", "hk-b")
+	f.waitActive("mgr", "hk-a")
+	f.waitActive("old", "hk-a")
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		g := f.getGroup("g")
+		g.Spec.SkipUnits = []string{"old"}
+		return env.Client.Update(context.Background(), g)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the group says the change waits", func() bool {
+		c := meta.FindStatusCondition(f.getGroup("g").Status.Conditions, hav1alpha1.ConditionValid)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "SkipUnitsPending" && strings.Contains(c.Message, "kubectl hamon end")
+	})
+	if g := f.getGroup("g"); len(g.Status.SkipUnits) != 0 {
+		t.Fatalf("the skip list took effect while the system ran: %v", g.Status.SkipUnits)
+	}
+	f.request("mgr", hav1alpha1.OperatorRequest{ID: "e1", Action: hav1alpha1.ActionEnd})
+	f.request("old", hav1alpha1.OperatorRequest{ID: "e2", Action: hav1alpha1.ActionEnd})
+	eventually(t, "the skip list takes effect once every member is stopped", func() bool {
+		g := f.getGroup("g")
+		c := meta.FindStatusCondition(g.Status.Conditions, hav1alpha1.ConditionValid)
+		return slices.Equal(g.Status.SkipUnits, []string{"old"}) && c != nil && c.Status == metav1.ConditionTrue
+	})
+}
+
+// HiRDB 26.7.9 Table 26-41 #1: notwait does no version check; the group
+// says the images differ, and the manager switches anyway.
+func TestHiRDB2679_NoWait_NoVersionCheck(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-hnw", "hn-a", "hn-b")
+	f.newGroup("g", hav1alpha1.HAServerGroupSpec{Manager: "mgr", ManagerRerun: hav1alpha1.ManagerRerunNoWait})
+	f.newServer("mgr", inGroup("g", true), "hn-a", "hn-b")
+	f.newServer("unit", func(s *hav1alpha1.HAServerSpec) {
+		inGroup("g", false)(s)
+		s.Template.Spec.Containers[0].Image = "example.com/unit:v2"
+	}, "hn-a", "hn-b")
+	f.waitActive("mgr", "hn-a")
+	f.waitActive("unit", "hn-a")
+	eventually(t, "the group notes the images differ", func() bool {
+		c := meta.FindStatusCondition(f.getGroup("g").Status.Conditions, hav1alpha1.ConditionValid)
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == "ImagesDiffer"
+	})
+	f.exit("mgr", "hn-a", 1)
+	f.waitActive("mgr", "hn-b")
 }

@@ -307,7 +307,35 @@ type GroupMembership struct {
 	// +optional
 	// +kubebuilder:default=true
 	Exchange *bool `json:"exchange,omitempty"`
+
+	// unitServers are the HiRDB servers this member (a unit) runs, for the
+	// system-manager policies of its group (HiRDB 26.7.9): a stopped member
+	// of only RecoveryUnnecessaryFrontEnd servers does not fail the
+	// manager's switchover, and reduced activation (startLevel 1) fails when
+	// no FrontEnd, BackEnd or Dictionary server would be active. Leave it
+	// empty when the group is not a HiRDB system: that check is then off.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	UnitServers []UnitServer `json:"unitServers,omitempty"`
 }
+
+// UnitServer is a kind of HiRDB server a unit runs.
+// +kubebuilder:validation:Enum=FrontEnd;RecoveryUnnecessaryFrontEnd;BackEnd;Dictionary
+type UnitServer string
+
+// The HiRDB server kinds.
+const (
+	// UnitFrontEnd is a front-end server (FES).
+	UnitFrontEnd UnitServer = "FrontEnd"
+	// UnitRecoveryUnnecessaryFrontEnd is a front-end server that needs no
+	// recovery.
+	UnitRecoveryUnnecessaryFrontEnd UnitServer = "RecoveryUnnecessaryFrontEnd"
+	// UnitBackEnd is a back-end server (BES).
+	UnitBackEnd UnitServer = "BackEnd"
+	// UnitDictionary is a dictionary server (DS).
+	UnitDictionary UnitServer = "Dictionary"
+)
 
 // RequestAction is the operator command a request stands for.
 // +kubebuilder:validation:Enum=Swap;StopStandby;End;Begin;Act;ClearReservation

@@ -15,8 +15,9 @@ const (
 	// stopped (Table 26-41, wait).
 	ManagerRerunWait ManagerRerun = "Wait"
 	// ManagerRerunNoWait switches without waiting for the members and without
-	// the version check, so it works with stopped members; hamon requires all
-	// members to run the same image beforehand (Table 26-41, notwait).
+	// the version check, so it works with stopped members; making sure that
+	// every member runs one version beforehand is the operator's part, as
+	// pdadmvr is in HiRDB (Table 26-41, notwait).
 	ManagerRerunNoWait ManagerRerun = "NoWait"
 )
 
@@ -34,9 +35,10 @@ type HAServerGroupSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Manager string `json:"manager,omitempty"`
 
-	// managerRerun is pd_ha_mgr_rerun: Wait (default) fails the manager's
-	// switchover while a member is stopped; NoWait switches anyway, skips
-	// the version check and needs all members on the same image.
+	// managerRerun is pd_ha_mgr_rerun: Wait (default) checks that the units
+	// run one image and fails the manager's switchover while a member is
+	// stopped; NoWait switches anyway, without the version check (keep the
+	// members on one image yourself).
 	// +optional
 	// +kubebuilder:default=Wait
 	ManagerRerun ManagerRerun `json:"managerRerun,omitempty"`
@@ -50,8 +52,12 @@ type HAServerGroupSpec struct {
 	// +kubebuilder:validation:Enum=0;1
 	StartLevel int32 `json:"startLevel,omitempty"`
 
-	// skipUnits is pd_start_skip_unit: members that a reduced-activation
-	// switchover does not wait for. Needs startLevel 1.
+	// skipUnits is pd_start_skip_unit: members the manager's switchover does
+	// not recognise at all (neither counted as stopped nor version-checked).
+	// Needs startLevel 1. As in HiRDB, a change takes effect only while the
+	// system is stopped: status.skipUnits shows the list in effect, and a
+	// change made while a member runs waits (Valid=False, SkipUnitsPending)
+	// until every member is stopped.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=128
@@ -101,6 +107,13 @@ type HAServerGroupStatus struct {
 	// activeNode is the node the group is active on, when all members agree.
 	// +optional
 	ActiveNode string `json:"activeNode,omitempty"`
+	// skipUnits is the spec.skipUnits in effect: taken when the group is
+	// first seen, and after that only while every member is stopped.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MaxLength=253
+	SkipUnits []string `json:"skipUnits,omitempty"`
 	// targetNode is the node a group switchover (monswap -g) moves every
 	// member to, while it is in progress.
 	// +optional

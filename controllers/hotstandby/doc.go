@@ -88,4 +88,14 @@
 // PlanGroupSwap) and the system-manager policies of HiRDB 26.7.9
 // (DecideManagerSwitchover, Tables 26-41 and 26-42) are pure functions
 // beside the machine.
+//
+// Where 26.7.9 is silent, hamon chooses: a unit "stopped" is one that
+// runs in no form (stopped, failed, in a wait state, pending, or in start
+// retries), while one starting or switching over is on its way up; reduced
+// activation awaits each recognised unit until it is Online, but not a
+// stopped unit of only recovery-unnecessary front-end servers (which never
+// holds the switchover up); the front-end/back-end/dictionary check runs
+// only when the members say which servers they run; under notwait the
+// manager's completion is not delayed at all. The manager's completion
+// (HAMN163-I) stands for KFPS05210-I and names the units still stopped.
 package hotstandby

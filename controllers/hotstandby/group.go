@@ -2,7 +2,9 @@ package hotstandby
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,11 +27,35 @@ type ManagerPolicy struct {
 	ReducedCheckTime time.Duration
 }
 
+// UnitServer is a kind of HiRDB server a unit (a member) runs.
+type UnitServer string
+
+// The HiRDB server kinds of 26.7.9.
+const (
+	FrontEnd UnitServer = "FrontEnd"
+	// RecoveryUnnecessaryFrontEnd is a front-end server that needs no
+	// recovery: a unit of only such servers, stopped, does not make the
+	// manager's switchover fail.
+	RecoveryUnnecessaryFrontEnd UnitServer = "RecoveryUnnecessaryFrontEnd"
+	BackEnd                     UnitServer = "BackEnd"
+	Dictionary                  UnitServer = "Dictionary"
+)
+
 // Member is what the group policies need to know of one member (a unit).
 type Member struct {
-	Name    string
-	Stopped bool   // the member runs nowhere (STOP)
-	Image   string // the member's server image (its version)
+	Name string
+	// Stopped: the member runs in no form (stopped, failed, waiting,
+	// pending, or in start retries). A member starting or switching over
+	// is on its way up and is not stopped.
+	Stopped bool
+	Image   string       // the member's server image (its version)
+	Servers []UnitServer // the HiRDB servers it runs; none when not said
+}
+
+// onlyRecoveryUnnecessary: the unit runs nothing but recovery-unnecessary
+// front-end servers.
+func (m Member) onlyRecoveryUnnecessary() bool {
+	return len(m.Servers) > 0 && !slices.ContainsFunc(m.Servers, func(k UnitServer) bool { return k != RecoveryUnnecessaryFrontEnd })
 }
 
 // ManagerDecision says whether the system manager may switch over now, and
@@ -42,66 +68,120 @@ type ManagerDecision struct {
 	// WaitForMembers is how long the activated manager waits for the
 	// members' startup notices (0: no wait).
 	WaitForMembers time.Duration
-	// WaitsFor names the members it waits for.
+	// WaitsFor names the members whose startup it waits for: each
+	// recognised unit (Table 26-42 waits for "a startup processing
+	// completion notification from each unit"), but for a stopped one of
+	// only recovery-unnecessary front-end servers. The wait ends when each
+	// is Online, not when it begins starting.
 	WaitsFor []string
+	// StillStopped names the recognised members that are stopped: what
+	// the manager's completion reports (KFPS05210-I is issued even when the
+	// system is not complete).
+	StillStopped []string
 }
 
-// DecideManagerSwitchover applies Tables 26-41 and 26-42 to the group's
-// members (the manager excluded):
+// DecideManagerSwitchover applies 26.7.9 (Tables 26-41 and 26-42 and their
+// notes) to the group's members, given the manager unit itself:
 //
-//   - Table 26-41, wait (default): units are version-checked; a stopped
-//     unit makes the switchover fail, unless reduced activation applies.
-//   - Table 26-41, notwait: no version check, no wait; the switchover goes
-//     ahead with stopped units. hamon checks the version beforehand: members
-//     on different images make the policy invalid, so it fails.
+//   - Members in pd_start_skip_unit (with pd_start_level 1) are not
+//     recognised at all: neither counted as stopped nor version-checked.
+//   - Table 26-41, wait (default): the units, the manager included, are
+//     version-checked (members on different images fail the switchover);
+//     a stopped unit makes it fail, unless reduced activation applies. A
+//     stopped unit of only recovery-unnecessary front-end servers never
+//     does.
+//   - Table 26-41, notwait: no version check and no wait; the switchover
+//     goes ahead with stopped units. Checking the versions beforehand
+//     (pdadmvr) is the operator's part.
 //   - Table 26-42, pd_start_level 0: a stopped unit makes it fail.
-//   - pd_start_level 1 without pd_start_skip_unit: it goes ahead, then waits
-//     up to pd_reduced_check_time for the units' startup.
-//   - pd_start_level 1 with the stopped units in pd_start_skip_unit: it goes
-//     ahead with no wait. A stopped unit not in the list is waited for.
-func DecideManagerSwitchover(p ManagerPolicy, members []Member) ManagerDecision {
-	var stopped []string
+//   - pd_start_level 1: it goes ahead, then waits up to
+//     pd_reduced_check_time for the stopped units to start, but fails when
+//     no front-end, no back-end or no dictionary server would be active
+//     (checked when the members say which servers they run).
+func DecideManagerSwitchover(p ManagerPolicy, manager Member, members []Member) ManagerDecision {
+	skip := func(m Member) bool { return p.StartLevel == 1 && slices.Contains(p.SkipUnits, m.Name) }
+	var stopped, blocking, awaited []string
 	images := map[string]bool{}
+	if manager.Image != "" {
+		images[manager.Image] = true
+	}
+	active := map[UnitServer]bool{}
+	declared := len(manager.Servers) > 0
+	for _, k := range manager.Servers {
+		active[k] = true
+	}
 	for _, m := range members {
-		if m.Stopped {
-			stopped = append(stopped, m.Name)
+		if skip(m) {
+			continue
 		}
+		declared = declared || len(m.Servers) > 0
 		if m.Image != "" {
 			images[m.Image] = true
 		}
-	}
-	if len(images) > 1 {
-		if p.Rerun == RerunNoWait {
-			return ManagerDecision{Reason: "managerRerun NoWait skips the version check, so every member must run the same image; they do not"}
+		if !m.Stopped || !m.onlyRecoveryUnnecessary() {
+			awaited = append(awaited, m.Name)
 		}
-		return ManagerDecision{Reason: "version check failed: the members run different images"}
+		if !m.Stopped {
+			for _, k := range m.Servers {
+				active[k] = true
+			}
+			continue
+		}
+		stopped = append(stopped, m.Name)
+		if !m.onlyRecoveryUnnecessary() {
+			blocking = append(blocking, m.Name)
+		}
+	}
+	// WaitsFor in every outcome, not only when the wait begins: the
+	// decision is made again at each look, and a unit that has begun
+	// starting since is no longer stopped, but is still awaited until it
+	// is Online.
+	d := ManagerDecision{Allowed: true, StillStopped: stopped, WaitsFor: awaited}
+	fail := func(format string, args ...any) ManagerDecision {
+		d.Allowed, d.Reason = false, fmt.Sprintf(format, args...)
+		return d
 	}
 	if p.Rerun == RerunNoWait {
-		return ManagerDecision{Allowed: true, Reason: "managerRerun NoWait: no wait for the members"}
+		d.WaitsFor = nil
+		d.Reason = "managerRerun NoWait: no version check and no wait for the members"
+		return d
 	}
-	if len(stopped) == 0 {
-		return ManagerDecision{Allowed: true, Reason: "every member is running"}
+	if len(images) > 1 {
+		return fail("version check failed: the units run different images %v", slices.Sorted(maps.Keys(images)))
+	}
+	if len(blocking) == 0 {
+		d.Reason = "every member is running"
+		if len(stopped) > 0 {
+			d.Reason = fmt.Sprintf("the only stopped members %v run recovery-unnecessary front-end servers", stopped)
+		}
+		return d
 	}
 	if p.StartLevel != 1 {
-		return ManagerDecision{Reason: fmt.Sprintf("members %v are stopped and startLevel is 0 (no reduced activation)", stopped)}
+		return fail("members %v are stopped and startLevel is 0 (no reduced activation)", blocking)
 	}
-	var waitFor []string
-	for _, m := range stopped {
-		if !slices.Contains(p.SkipUnits, m) {
-			waitFor = append(waitFor, m)
+	if declared {
+		var missing []string
+		if !active[FrontEnd] && !active[RecoveryUnnecessaryFrontEnd] {
+			missing = append(missing, "front-end")
 		}
-	}
-	if len(waitFor) == 0 {
-		return ManagerDecision{Allowed: true, Reason: fmt.Sprintf("reduced activation: stopped members %v are in skipUnits", stopped)}
+		if !active[BackEnd] {
+			missing = append(missing, "back-end")
+		}
+		if !active[Dictionary] {
+			missing = append(missing, "dictionary")
+		}
+		if len(missing) > 0 {
+			return fail("reduced activation with members %v stopped would leave no active %s server",
+				blocking, strings.Join(missing, ", no active "))
+		}
 	}
 	wait := p.ReducedCheckTime
 	if wait <= 0 {
 		wait = 20 * time.Minute
 	}
-	return ManagerDecision{
-		Allowed: true, WaitForMembers: wait, WaitsFor: waitFor,
-		Reason: fmt.Sprintf("reduced activation: waiting up to %s for members %v", wait, waitFor),
-	}
+	d.WaitForMembers = wait
+	d.Reason = fmt.Sprintf("reduced activation: waiting up to %s for members %v", wait, blocking)
+	return d
 }
 
 // onGroupMemberSwitched: another member of the group switched over to the

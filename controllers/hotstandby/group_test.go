@@ -2,6 +2,8 @@ package hotstandby
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -165,9 +167,11 @@ func TestPlanGroupSwap_AllMembersToOneNode(t *testing.T) {
 }
 
 func TestTable2641_2642_ManagerSwitchover(t *testing.T) {
+	mgr := Member{Name: "mgr", Image: "v1"}
 	running := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v1"}}
 	stoppedBES := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v1", Stopped: true}}
 	mixed := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v2"}}
+	mixedStopped := []Member{{Name: "fes", Image: "v1"}, {Name: "bes", Image: "v2", Stopped: true}}
 	cases := []struct {
 		name    string
 		policy  ManagerPolicy
@@ -179,7 +183,7 @@ func TestTable2641_2642_ManagerSwitchover(t *testing.T) {
 		{"26-41 wait, a unit stopped: switchover fails", ManagerPolicy{Rerun: RerunWait}, stoppedBES, false, 0},
 		{"26-41 wait, versions differ: switchover fails", ManagerPolicy{Rerun: RerunWait}, mixed, false, 0},
 		{"26-41 notwait, a unit stopped: switches, no wait", ManagerPolicy{Rerun: RerunNoWait}, stoppedBES, true, 0},
-		{"26-41 notwait needs one image: fails when they differ", ManagerPolicy{Rerun: RerunNoWait}, mixed, false, 0},
+		{"26-41 #1 notwait does no version check", ManagerPolicy{Rerun: RerunNoWait}, mixedStopped, true, 0},
 		{"26-42 start level 0, a unit stopped: fails", ManagerPolicy{Rerun: RerunWait, StartLevel: 0}, stoppedBES, false, 0},
 		{"26-42 start level 1, no skip units: switches then waits 20m", ManagerPolicy{Rerun: RerunWait, StartLevel: 1}, stoppedBES, true, 20 * time.Minute},
 		{"26-42 start level 1, reducedCheckTime 5m", ManagerPolicy{Rerun: RerunWait, StartLevel: 1, ReducedCheckTime: 5 * time.Minute}, stoppedBES, true, 5 * time.Minute},
@@ -188,12 +192,96 @@ func TestTable2641_2642_ManagerSwitchover(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := DecideManagerSwitchover(c.policy, c.members)
+			d := DecideManagerSwitchover(c.policy, mgr, c.members)
 			if d.Allowed != c.allowed || d.WaitForMembers != c.wait || d.Reason == "" {
 				t.Fatalf("got %+v", d)
 			}
 		})
 	}
+}
+
+func TestHiRDB2679_OnlyStoppedUnitRecoveryUnnecessaryFrontEnd_SwitchoverGoesAhead(t *testing.T) {
+	mgr := Member{Name: "mgr", Servers: []UnitServer{Dictionary}}
+	ruFES := Member{Name: "fes2", Stopped: true, Servers: []UnitServer{RecoveryUnnecessaryFrontEnd}}
+	others := []Member{{Name: "fes1", Servers: []UnitServer{FrontEnd}}, {Name: "bes", Servers: []UnitServer{BackEnd}}}
+	d := DecideManagerSwitchover(ManagerPolicy{Rerun: RerunWait}, mgr, append(others, ruFES))
+	if !d.Allowed || d.WaitForMembers != 0 || !slices.Equal(d.StillStopped, []string{"fes2"}) {
+		t.Fatalf("a stopped recovery-unnecessary FES unit failed the switchover: %+v", d)
+	}
+	// A unit that also runs another server is an ordinary stopped unit.
+	mixed := Member{Name: "fes2", Stopped: true, Servers: []UnitServer{RecoveryUnnecessaryFrontEnd, BackEnd}}
+	if d := DecideManagerSwitchover(ManagerPolicy{Rerun: RerunWait}, mgr, append(others, mixed)); d.Allowed {
+		t.Fatalf("a stopped unit with a back-end server did not fail the switchover: %+v", d)
+	}
+}
+
+func TestHiRDB2679_ReducedActivation_FailsWithoutAnActiveFrontEndBackEndOrDictionary(t *testing.T) {
+	p := ManagerPolicy{Rerun: RerunWait, StartLevel: 1}
+	mgr := Member{Name: "mgr", Servers: []UnitServer{Dictionary}}
+	fes := Member{Name: "fes", Servers: []UnitServer{FrontEnd}}
+	bes1 := Member{Name: "bes1", Servers: []UnitServer{BackEnd}}
+	bes2 := Member{Name: "bes2", Servers: []UnitServer{BackEnd}}
+	stopped := func(m Member) Member { m.Stopped = true; return m }
+
+	if d := DecideManagerSwitchover(p, mgr, []Member{fes, bes1, stopped(bes2)}); !d.Allowed || d.WaitForMembers == 0 {
+		t.Fatalf("one back-end left active: reduced activation must go ahead and wait: %+v", d)
+	}
+	d := DecideManagerSwitchover(p, mgr, []Member{fes, stopped(bes1), stopped(bes2)})
+	if d.Allowed || !strings.Contains(d.Reason, "back-end") {
+		t.Fatalf("no back-end would be active: reduced activation must fail: %+v", d)
+	}
+	if d := DecideManagerSwitchover(p, Member{Name: "mgr"}, []Member{fes, bes1, stopped(bes2)}); d.Allowed {
+		t.Fatalf("no dictionary server anywhere: reduced activation must fail: %+v", d)
+	}
+	// A group that says nothing of its servers (not a HiRDB system) is
+	// not checked for them.
+	plain := []Member{{Name: "x"}, {Name: "y", Stopped: true}}
+	if d := DecideManagerSwitchover(p, Member{Name: "mgr"}, plain); !d.Allowed {
+		t.Fatalf("a group without unit servers: %+v", d)
+	}
+}
+
+func TestHiRDB2679_ReducedActivation_WaitsForEachUnitToStart(t *testing.T) {
+	p := ManagerPolicy{Rerun: RerunWait, StartLevel: 1}
+	mgr := Member{Name: "mgr", Servers: []UnitServer{FrontEnd, BackEnd, Dictionary}}
+	d := DecideManagerSwitchover(p, mgr, []Member{{Name: "a"}, {Name: "b", Stopped: true},
+		{Name: "ru", Stopped: true, Servers: []UnitServer{RecoveryUnnecessaryFrontEnd}}})
+	// Each unit's startup notice, the running one's too; not the stopped
+	// recovery-unnecessary front end's, which does not hold anything up.
+	if !slices.Equal(d.WaitsFor, []string{"a", "b"}) {
+		t.Fatalf("waits for %v", d.WaitsFor)
+	}
+}
+
+func TestHiRDB2679_SkipUnitsAreNotRecognised(t *testing.T) {
+	p := ManagerPolicy{Rerun: RerunWait, StartLevel: 1, SkipUnits: []string{"old"}}
+	members := []Member{{Name: "fes", Image: "v2"}, {Name: "old", Image: "v1", Stopped: true}}
+	d := DecideManagerSwitchover(p, Member{Name: "mgr", Image: "v2"}, members)
+	if !d.Allowed || d.WaitForMembers != 0 || len(d.StillStopped) != 0 || slices.Contains(d.WaitsFor, "old") {
+		t.Fatalf("a skipped unit was counted or version-checked: %+v", d)
+	}
+	// Without startLevel 1 there is no skipping (pd_start_skip_unit needs it).
+	p.StartLevel = 0
+	if d := DecideManagerSwitchover(p, Member{Name: "mgr", Image: "v2"}, members); d.Allowed {
+		t.Fatalf("skip units applied without reduced activation: %+v", d)
+	}
+}
+
+func TestHiRDB2679_VersionCheckIncludesTheManager(t *testing.T) {
+	d := DecideManagerSwitchover(ManagerPolicy{Rerun: RerunWait}, Member{Name: "mgr", Image: "v2"}, []Member{{Name: "a", Image: "v1"}})
+	if d.Allowed {
+		t.Fatalf("the manager's own version went unchecked: %+v", d)
+	}
+}
+
+func TestHiRDB2679_ManagerCompletionNamesTheStoppedUnits(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol)
+	h.cfg.Group, h.cfg.Exchange = "g", true
+	h.cfg.ManagerGate = &ManagerDecision{Allowed: true, StillStopped: []string{"bes2"}}
+	h.do(ServerExited{Node: "a"})
+	h.do(ServerStarted{Node: "b"})
+	h.wantState("b", Online)
+	h.wantEmitText("HAMN163-I", "bes2")
 }
 
 func TestManagerGate_RefusedSwitchoverFails(t *testing.T) {
@@ -226,6 +314,8 @@ func TestManagerGate_ReducedCheckTimeElapses(t *testing.T) {
 	h.advance(19 * time.Minute)
 	h.wantPhase(PhaseSwitchingOver)
 	h.advance(time.Minute)
-	h.wantEmit("HAMN162-W")
+	if e := h.wantEmitText("HAMN162-W", "not every member"); !e.Warning {
+		t.Fatal("HAMN162-W is not a warning")
+	}
 	h.wantState("b", Online)
 }

@@ -115,6 +115,19 @@ func (h *harness) wantEmit(id string) {
 	h.t.Fatalf("no %s event among %v", id, h.cmds)
 }
 
+// wantEmitText wants the event id among the last step's commands, its
+// message holding text.
+func (h *harness) wantEmitText(id, text string) Emit {
+	h.t.Helper()
+	for _, c := range h.cmds {
+		if e, ok := c.(Emit); ok && e.ID == id && strings.Contains(e.Message, text) {
+			return e
+		}
+	}
+	h.t.Fatalf("no %s event saying %q among %v", id, text, h.cmds)
+	return Emit{}
+}
+
 func (h *harness) wantRequest(id string, outcome RequestOutcome, reason string) {
 	h.t.Helper()
 	r := h.st.LastRequest

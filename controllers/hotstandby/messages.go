@@ -49,6 +49,7 @@ var Messages = map[string]string{
 	"HAMN160-E": "The group policy (HiRDB 26.7.9) refused the system manager's switchover.",
 	"HAMN161-I": "The system manager waits for the group's members (reduced activation).",
 	"HAMN162-W": "Reduced activation: not every member started within reducedCheckTime.",
+	"HAMN163-I": "The system manager is active (HiRDB's KFPS05210-I); the message names the members still stopped.",
 	"HAMN171-I": "The active host's node is being drained (cordoned): a planned switchover moves the server off it.",
 	"HAMN172-W": "The active host's node is being drained, but no standby on an uncordoned node can take over: the drain waits.",
 	"HAMN173-I": "A standby on a node being drained (cordoned) was stopped; it starts again when the node is uncordoned.",

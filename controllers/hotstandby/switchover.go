@@ -2,6 +2,7 @@ package hotstandby
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -275,6 +276,17 @@ func (s *step) complete() {
 		old.WantStandby = true
 	}
 	s.info("HAMN123-I", "Server is active on %s; %s took %s", sw.To, sw.Cause, s.now.Sub(sw.Started))
+	if g := s.cfg.ManagerGate; g != nil {
+		// HiRDB says KFPS05210-I (system started) even when units remain
+		// stopped; the message says which, so no one takes it for a whole
+		// system (26.7.9 (1)(d): check them with pdls -d svr).
+		if len(g.StillStopped) > 0 {
+			s.info("HAMN163-I", "System manager of group %s active on %s; members still stopped: %s",
+				s.cfg.Group, sw.To, strings.Join(g.StillStopped, ", "))
+		} else {
+			s.info("HAMN163-I", "System manager of group %s active on %s; every member is running", s.cfg.Group, sw.To)
+		}
+	}
 	s.cancelStartRetries(sw.To, "the server started as active on "+sw.To)
 	s.finish(ResultSucceeded, "")
 }
