@@ -162,7 +162,7 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	a.handleRequests(ctx, &s, &next)
 	requeue := a.watchKey(ctx, &s, &next)
 	a.patrol(ctx, &s, &next)
-	if a.pathRuleCritical([]hav1alpha1.HAServer{s}) {
+	if a.pathRuleCritical(ctx, []hav1alpha1.HAServer{s}) {
 		a.kickPathWatch()
 	}
 	if !equality.Semantic.DeepEqual(next, prev) {

@@ -39,7 +39,7 @@ func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error
 				}
 			}
 			wait := interval
-			if a.pathRuleCritical(a.lastServers) {
+			if a.pathRuleCritical(ctx, a.lastServers) {
 				wait = a.Timing.Renew
 			}
 			select {
@@ -127,12 +127,12 @@ func (a *Agent) probe(d scsipr.Disk) (hav1alpha1.DeviceStatus, []pathwatch.PathR
 
 // pathRuleCritical says a server of this node terminates or switches
 // here: the phases where a failed path may mean terminating the OS.
-func (a *Agent) pathRuleCritical(servers []hav1alpha1.HAServer) bool {
+func (a *Agent) pathRuleCritical(ctx context.Context, servers []hav1alpha1.HAServer) bool {
 	for i := range servers {
 		if len(servers[i].Spec.SharedDisks) == 0 {
 			continue
 		}
-		if p, ok := phaseOf(&servers[i], a.Node); ok && (p == pathwatch.ActiveTerminating || p == pathwatch.Switching) {
+		if p, ok := a.phaseHere(ctx, &servers[i]); ok && (p == pathwatch.ActiveTerminating || p == pathwatch.Switching) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -34,6 +35,35 @@ func phaseOf(s *hav1alpha1.HAServer, node string) (pathwatch.Phase, bool) {
 	return 0, false
 }
 
+// phaseHere is phaseOf, and one thing the status cannot say yet: an active
+// copy whose container has ended by itself (the server's own normal
+// termination, or a crash the controller has not taken in yet) is
+// terminating. 7.5.8 counts every termination of the active server (normal,
+// planned, abnormal) as "terminating", and the one the server starts itself
+// reaches the status only after the kubelet and the controller have seen
+// it, while the reservation is still held. A status of an earlier boot of
+// this host says nothing of the containers of this one.
+func (a *Agent) phaseHere(ctx context.Context, s *hav1alpha1.HAServer) (pathwatch.Phase, bool) {
+	p, ok := phaseOf(s, a.Node)
+	if !ok || p != pathwatch.ActiveRunning || len(s.Spec.SharedDisks) == 0 || a.Runtime == nil {
+		return p, ok
+	}
+	i := slices.IndexFunc(s.Status.Hosts, func(h hav1alpha1.HostStatus) bool { return h.Node == a.Node })
+	if h := s.Status.Hosts[i]; h.Pod == "" || (h.BootID != "" && a.BootID != "" && h.BootID != a.BootID) {
+		return p, ok
+	}
+	ctx, cancel := context.WithTimeout(ctx, runtimeCheckTimeout)
+	defer cancel()
+	if running, err := a.Runtime.Running(ctx, serverContainer(s, a.Node)); err == nil && !running {
+		return pathwatch.ActiveTerminating, true
+	}
+	return p, ok
+}
+
+// runtimeCheckTimeout bounds the container runtime's answer to the path
+// rule's question: a hung runtime must not hold up the path watch.
+const runtimeCheckTimeout = 2 * time.Second
+
 // applyPathRule decides, for every server of this node, what the path
 // states of its disks mean in its phase, and acts: KAMN725-W and KAMN726-E
 // are logged and put in the server's report; the OS is terminated only
@@ -42,7 +72,7 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 	log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
 	for i := range servers {
 		s := &servers[i]
-		phase, ok := phaseOf(s, a.Node)
+		phase, ok := a.phaseHere(ctx, s)
 		if !ok {
 			continue
 		}

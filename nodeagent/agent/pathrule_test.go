@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
+	"github.com/hamon-ha/hamon/nodeagent/cri"
 	"github.com/hamon-ha/hamon/nodeagent/fencing"
 	"github.com/hamon-ha/hamon/nodeagent/pathwatch"
 	"github.com/hamon-ha/hamon/nodeagent/scsipr"
@@ -141,11 +143,11 @@ func TestPathRuleCritical(t *testing.T) {
 	want := map[string]bool{"terminating": true, "switching": true, "running": false, "standby": false}
 	for phase, critical := range want {
 		s := serverIn(phase)
-		if got := a.pathRuleCritical([]hav1alpha1.HAServer{s}); got != critical {
+		if got := a.pathRuleCritical(context.Background(), []hav1alpha1.HAServer{s}); got != critical {
 			t.Errorf("%s: critical %v, want %v", phase, got, critical)
 		}
 		s.Spec.SharedDisks = nil
-		if a.pathRuleCritical([]hav1alpha1.HAServer{s}) {
+		if a.pathRuleCritical(context.Background(), []hav1alpha1.HAServer{s}) {
 			t.Errorf("%s without shared disks counts as critical", phase)
 		}
 	}
@@ -169,4 +171,79 @@ func TestBoundedGivesUp(t *testing.T) {
 	if v, err := bounded(time.Second, func() (int, error) { return 7, nil }); v != 7 || err != nil {
 		t.Fatalf("bounded lost the answer: %d %v", v, err)
 	}
+}
+
+// 7.5.8: a termination the active server starts by itself counts as
+// "terminating": every path failing after its container ended, while the
+// status still says it runs, terminates the OS; while it runs, only
+// reports.
+func TestPathRule_ServerEndedByItself_IsTerminating(t *testing.T) {
+	dir := t.TempDir()
+	record := filepath.Join(dir, "os-terminated")
+	rt := &containerStates{running: map[string]bool{"db-own-end-pr-a": true}}
+	a := &Agent{
+		Client: env.Client, Node: "pr-a", Key: KeyFor("test", "pr-a"), BootID: "boot-1",
+		Disks: simdisk.Resolver{Root: dir, Initiator: "pr-a", Ports: []string{"p1", "p2"}},
+		SCSI:  scsipr.Client{Retries: 1}, OS: fencing.Recorder{File: record}, Runtime: rt,
+	}
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	s := serverIn("running")
+	s.Name = "db-own-end"
+	s.Status.Hosts[0].Pod, s.Status.Hosts[0].BootID = "db-own-end-pr-a", "boot-1"
+	down := func(p string) pathwatch.PathResult {
+		return pathwatch.PathResult{Path: p, Err: &scsipr.Error{Kind: scsipr.KindTransport}}
+	}
+	all := map[string][]pathwatch.PathResult{"mpatha": {down("pr-a@p1"), down("pr-a@p2")}}
+	terminated := func() bool { _, err := os.Stat(record); return err == nil }
+
+	if p, _ := a.phaseHere(ctx, &s); p != pathwatch.ActiveRunning || a.pathRuleCritical(ctx, []hav1alpha1.HAServer{s}) {
+		t.Fatalf("a running active copy: phase %v", p)
+	}
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{s}, all)
+	if terminated() {
+		t.Fatal("the OS was terminated while the active server ran")
+	}
+	rt.set("db-own-end-pr-a", false) // the server ended by itself; the status has not caught up
+	if p, _ := a.phaseHere(ctx, &s); p != pathwatch.ActiveTerminating || !a.pathRuleCritical(ctx, []hav1alpha1.HAServer{s}) {
+		t.Fatalf("an active copy that ended by itself: phase %v", p)
+	}
+	// A status of an earlier boot says nothing of this boot's containers.
+	old := s
+	old.Status.Hosts = []hav1alpha1.HostStatus{s.Status.Hosts[0]}
+	old.Status.Hosts[0].BootID = "boot-0"
+	if p, _ := a.phaseHere(ctx, &old); p != pathwatch.ActiveRunning {
+		t.Fatalf("a status of an earlier boot: phase %v", p)
+	}
+	a.applyPathRule(ctx, []hav1alpha1.HAServer{s}, all)
+	if !terminated() {
+		t.Fatal("every path failed after the active server ended by itself, and the OS was not terminated")
+	}
+}
+
+// containerStates is a container runtime that only answers whether a
+// pod's server container runs.
+type containerStates struct {
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func (c *containerStates) set(pod string, running bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running[pod] = running
+}
+
+func (c *containerStates) Running(_ context.Context, ct cri.Container) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running[ct.Pod], nil
+}
+
+func (c *containerStates) Stop(context.Context, cri.Container, time.Duration) error { return nil }
+
+func (c *containerStates) Exec(context.Context, cri.Container, []string, time.Duration) (cri.ExecResult, error) {
+	return cri.ExecResult{}, nil
 }
