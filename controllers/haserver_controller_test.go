@@ -953,3 +953,72 @@ func (c laggingPodCache) List(ctx context.Context, list client.ObjectList, opts 
 	}
 	return nil
 }
+
+// Table 4-4 #1 (Monitor mode, abnormal termination): the termCommand runs
+// before the standby starts. A kubelet runs no preStop hook for a
+// container that already exited, so hamon runs it in a pod of its own on
+// the old host (the server's image and volumes, the termCommand as its
+// command), and starts the standby once that pod ended.
+func TestMonitorMode_AbnormalEnd_TermCommandRunsBeforeTheStandbyStarts(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-termcmd", "tc-a", "tc-b")
+	f.newServer("db", func(s *hav1alpha1.HAServerSpec) {
+		withPatrol(s)
+		s.TermCommand = []string{"/bin/stop", "--now"}
+	}, "tc-a", "tc-b")
+	f.waitActive("db", "tc-a")
+	f.mu.Lock()
+	f.termRuns["tc-a"] = true // the termCommand takes its time
+	f.mu.Unlock()
+	f.exit("db", "tc-a", 1)
+	defer func() {
+		if t.Failed() {
+			s := f.get("db")
+			t.Logf("status: phase %s hosts %+v switch %+v", s.Status.Phase, s.Status.Hosts, s.Status.Switchover)
+			var pods corev1.PodList
+			_ = env.Client.List(context.Background(), &pods, client.InNamespace(f.ns))
+			for _, p := range pods.Items {
+				t.Logf("pod %s on %s labels %v phase %s", p.Name, p.Spec.NodeName, p.Labels, p.Status.Phase)
+			}
+		}
+	}()
+	var term *corev1.Pod
+	eventually(t, "the termCommand runs on tc-a in a pod of its own", func() bool {
+		term = f.termPodOn("db", "tc-a")
+		return term != nil && term.Status.Phase == corev1.PodRunning
+	})
+	c := term.Spec.Containers
+	if len(c) != 1 || !slices.Equal(c[0].Command, []string{"/bin/stop", "--now"}) || c[0].Lifecycle != nil || c[0].ReadinessProbe != nil ||
+		c[0].Image != "busybox" || term.Spec.NodeName != "tc-a" {
+		t.Fatalf("termCommand pod: %+v", term.Spec)
+	}
+	f.waitEvent("db", "HAMN106-I")
+	time.Sleep(500 * time.Millisecond) // reconciles go on meanwhile
+	if p := f.podOn("db", "tc-b"); p != nil {
+		t.Fatal("the standby started while the termCommand ran")
+	}
+	if s := f.get("db"); s.Status.Phase != hav1alpha1.PhaseSwitchingOver || !s.Status.Hosts[0].TermCommand {
+		t.Fatalf("status while the termCommand runs: phase %s hosts %+v", s.Status.Phase, s.Status.Hosts)
+	}
+	f.mu.Lock()
+	f.termRuns["tc-a"] = false // it ends
+	f.mu.Unlock()
+	f.waitActive("db", "tc-b")
+	f.waitEvent("db", "HAMN107-I")
+	eventually(t, "the termCommand pod is removed", func() bool { return f.termPodOn("db", "tc-a") == nil })
+}
+
+// termPodOn is the pod that runs the termCommand of server on node, or nil.
+func (f *fakeCluster) termPodOn(server, node string) *corev1.Pod {
+	var pods corev1.PodList
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(f.ns),
+		client.MatchingLabels{hav1alpha1.LabelServer: server, hav1alpha1.LabelRole: hav1alpha1.RoleTermCommandLabel}); err != nil {
+		f.t.Fatal(err)
+	}
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.Spec.NodeName == node && p.DeletionTimestamp == nil {
+			return p
+		}
+	}
+	return nil
+}

@@ -45,6 +45,9 @@ type hostView struct {
 	copyMayRun bool
 	// stale are the host's other pods of this server (terminated or extra).
 	stale []*corev1.Pod
+	// termPods are the pods that run the termCommand here after an
+	// abnormal termination: never copies of the server.
+	termPods []*corev1.Pod
 	// nodeExists says the Node object exists.
 	nodeExists bool
 	// cordoned says the Node is unschedulable (kubectl cordon or drain).
@@ -139,6 +142,8 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 		}
 		live := p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 		switch {
+		case p.Labels[hav1alpha1.LabelRole] == hav1alpha1.RoleTermCommandLabel:
+			v.termPods = append(v.termPods, p)
 		case ofEarlierBoot(p, v.bootID):
 			// Created for an earlier boot of the host: whatever it ran
 			// went with that boot, and it is never the current copy (a
@@ -413,6 +418,8 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 	for _, h := range st.Hosts {
 		v := views[h.Node]
 		switch {
+		case v != nil && h.TermCommand:
+			evs = append(evs, termCommandEvents(s, h, v)...)
 		case v == nil, stoppedByAgent[h.Node]:
 		case v.rebooted:
 			// The old boot's pods say nothing of the new one: the reboot
@@ -432,6 +439,24 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 		evs = append(evs, hotstandby.Request{ID: rq.ID, Action: hotstandby.Action(rq.Action), Node: rq.Node, Force: rq.Force})
 	}
 	return append(evs, hotstandby.Tick{})
+}
+
+// termCommandEvents reads the pod that runs the termCommand on h after an
+// abnormal termination (Table 4-4 #1): its end is news.
+func termCommandEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstandby.Event {
+	name := termPodName(s, h.Node, h.Since)
+	for _, p := range v.termPods {
+		if p.Name != name {
+			continue
+		}
+		if cs := serverContainerStatus(p); cs != nil && cs.State.Terminated != nil {
+			return []hotstandby.Event{hotstandby.TermCommandEnded{Node: h.Node, ExitCode: cs.State.Terminated.ExitCode}}
+		}
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			return []hotstandby.Event{hotstandby.TermCommandEnded{Node: h.Node, ExitCode: -1}}
+		}
+	}
+	return nil
 }
 
 // podEvents reads the server's pod on one host: started (Ready), exited

@@ -82,8 +82,78 @@ func (r *HAServerReconciler) reconcilePods(ctx context.Context, s *hav1alpha1.HA
 		if !want && (v.pod == nil || !v.live) && (prev.Host(h.Node) == nil || !prev.Host(h.Node).Running) {
 			setPodName(s, h.Node, "")
 		}
+		errs = append(errs, r.reconcileTermPods(ctx, s, h, v))
 	}
 	return errors.Join(errs...)
+}
+
+// reconcileTermPods runs the termCommand on h while the machine wants it
+// (Monitor mode, after an abnormal termination: Table 4-4 #1), in a pod of
+// its own, and removes that pod once its end is recorded. The pod's name
+// comes from the stored state, so a retried reconcile finds the pod it
+// made rather than making another.
+func (r *HAServerReconciler) reconcileTermPods(ctx context.Context, s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) error {
+	var errs []error
+	want := ""
+	if h.TermCommand && h.State == hotstandby.Stopping {
+		want = termPodName(s, h.Node, h.Since)
+	}
+	found := false
+	for _, p := range v.termPods {
+		if p.Name == want {
+			found = true
+			continue
+		}
+		if p.DeletionTimestamp == nil {
+			errs = append(errs, r.deletePod(ctx, p))
+		}
+	}
+	if want != "" && !found {
+		p, err := buildTermPod(s, h.Node, v.bootID, want)
+		if err == nil {
+			err = controllerutil.SetControllerReference(s, p, r.Scheme())
+		}
+		if err == nil {
+			if err = r.Create(ctx, p); apierrors.IsAlreadyExists(err) {
+				err = nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("creating the termCommand pod of %s on %s: %w", s.Name, h.Node, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// termPodName names the pod that runs the termCommand on node after the
+// abnormal termination the host began to handle at since.
+func termPodName(s *hav1alpha1.HAServer, node string, since time.Time) string {
+	name := s.Name + "-" + node
+	if len(name) > 200 {
+		name = strings.TrimRight(name[:200], ".-")
+	}
+	return fmt.Sprintf("%s-term-%d", name, since.Unix())
+}
+
+// buildTermPod makes the pod that runs spec.termCommand on node after the
+// server ended abnormally there (Table 4-4 #1): the server's container as
+// the server's pod has it (image, environment, volumes, role file), its
+// command replaced by the termCommand, with no probes, no preStop hook, no
+// init containers and no other containers. A kubelet runs no preStop hook
+// for a container that already exited, so the termCommand cannot run in
+// the server's own container then.
+func buildTermPod(s *hav1alpha1.HAServer, node, bootID, name string) (*corev1.Pod, error) {
+	p, err := buildPod(s, node, bootID, hav1alpha1.RoleTermCommandLabel)
+	if err != nil {
+		return nil, err
+	}
+	p.GenerateName, p.Name = "", name
+	c := p.Spec.Containers[0]
+	c.Command, c.Args = s.Spec.TermCommand, nil
+	c.Lifecycle, c.ReadinessProbe, c.LivenessProbe, c.StartupProbe = nil, nil, nil, nil
+	p.Spec.Containers = []corev1.Container{c}
+	p.Spec.InitContainers = nil
+	return p, nil
 }
 
 func setPodName(s *hav1alpha1.HAServer, node, name string) {

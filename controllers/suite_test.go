@@ -119,7 +119,10 @@ type fakeCluster struct {
 	alive map[string]bool   // nodes whose agent renews its Lease
 	boot  map[string]string // boot ID per node
 	hold  map[string]bool   // nodes whose kubelet does not start pods
-	quiet map[string]bool   // nodes whose agent skips its renewals for now
+	// termRuns says the termCommand pods of a node run on (the command
+	// hangs) instead of ending, exit 0, a kubelet round after they start.
+	termRuns map[string]bool
+	quiet    map[string]bool // nodes whose agent skips its renewals for now
 	// failStart is, per node, the waiting reason its kubelet gives every
 	// new pod instead of starting it (ErrImagePull, CreateContainerError).
 	failStart map[string]string
@@ -146,7 +149,7 @@ func newFakeCluster(t *testing.T, ns string, nodes ...string) *fakeCluster {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{}, quiet: map[string]bool{}, failStart: map[string]string{},
+	f := &fakeCluster{t: t, ns: ns, alive: map[string]bool{}, boot: map[string]string{}, hold: map[string]bool{}, termRuns: map[string]bool{}, quiet: map[string]bool{}, failStart: map[string]string{},
 		deleting: map[types.UID]time.Time{}, startedIn: map[types.UID]string{}, bootedAt: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, n := range nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
@@ -249,6 +252,12 @@ func (f *fakeCluster) runPods() {
 			// pod deleted meanwhile is just removed, as above).
 			p.Status.Phase = corev1.PodFailed
 			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown"}}
+			p.Status.ContainerStatuses[0].Ready = false
+			_ = env.Client.Status().Update(ctx, p)
+		case p.Labels[hav1alpha1.LabelRole] == hav1alpha1.RoleTermCommandLabel && p.Status.Phase == corev1.PodRunning && !f.termRuns[node]:
+			// The termCommand ran to its end.
+			p.Status.Phase = corev1.PodSucceeded
+			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}
 			p.Status.ContainerStatuses[0].Ready = false
 			_ = env.Client.Status().Update(ctx, p)
 		case (p.Status.Phase == "" || p.Status.Phase == corev1.PodPending) && f.failStart[node] != "":

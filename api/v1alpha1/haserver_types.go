@@ -597,6 +597,14 @@ type HostStatus struct {
 	// +optional
 	FailureLeft bool `json:"failureLeft,omitempty"`
 
+	// termCommand says the host is Stopping to run spec.termCommand after the
+	// server ended abnormally here (Monitor mode, Table 4-4 #1): hamon runs it
+	// in a pod of its own on this node (the server's image, environment and
+	// volumes; a kubelet runs no preStop hook for a container that already
+	// exited), and the standby starts once it ended.
+	// +optional
+	TermCommand bool `json:"termCommand,omitempty"`
+
 	// afterStop is the state a Stopping host goes to once stopped.
 	// +optional
 	AfterStop HostState `json:"afterStop,omitempty"`

@@ -18,6 +18,10 @@ const (
 	// RoleActiveLabel and RoleStandbyLabel are the values of LabelRole.
 	RoleActiveLabel  = "active"
 	RoleStandbyLabel = "standby"
+	// RoleTermCommandLabel marks the pod that runs spec.termCommand after
+	// the server ended abnormally (Monitor mode, Table 4-4 #1): not a copy
+	// of the server.
+	RoleTermCommandLabel = "termcommand"
 
 	// DefaultAgentNamespace is where the node agents run and keep their
 	// Leases (one per node, named after the node); the chart's default

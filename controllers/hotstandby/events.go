@@ -101,6 +101,13 @@ type GroupSwitch struct {
 // retries on any other host are canceled (3.2.7).
 type GroupMemberSwitched struct{ To string }
 
+// TermCommandEnded: the termCommand run on Node after an abnormal
+// termination (Table 4-4 #1) ended, with ExitCode.
+type TermCommandEnded struct {
+	Node     string
+	ExitCode int32
+}
+
 // MembersReady: the group members a system-manager switchover waits for
 // have started (HiRDB 26.7.9, Table 26-42).
 type MembersReady struct{}
@@ -133,8 +140,12 @@ func (Request) isEvent()             {}
 func (GroupSwitch) isEvent()         {}
 func (GroupMemberSwitched) isEvent() {}
 func (MembersReady) isEvent()        {}
+func (TermCommandEnded) isEvent()    {}
 
 func (e ServerStarted) String() string { return "ServerStarted(" + e.Node + ")" }
+func (e TermCommandEnded) String() string {
+	return fmt.Sprintf("TermCommandEnded(%s, exit %d)", e.Node, e.ExitCode)
+}
 func (e StoppedByAgent) String() string {
 	return fmt.Sprintf("StoppedByAgent(%s, %s)", e.Node, e.Reason)
 }

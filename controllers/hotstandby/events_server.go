@@ -59,6 +59,9 @@ func (s *step) onExited(node string, normal bool) {
 	}
 	wasRunning := h.Running
 	h.Running = false
+	if h.TermCommand {
+		return // the server ended before; only the termCommand's end is news
+	}
 	sw := s.st.Switch
 	if sw != nil && sw.To == node {
 		h.ActiveCopy = false
@@ -109,6 +112,23 @@ func (s *step) onExited(node string, normal bool) {
 		s.standbyExited(h, normal)
 	case Standby:
 		s.standbyExited(h, normal)
+	}
+}
+
+// onTermCommandEnded: the termCommand run after an abnormal termination
+// (Table 4-4 #1) ended: what the server left is terminated, and the
+// switchover that waits for it goes on. Its exit code is told, not judged:
+// the server had ended already.
+func (s *step) onTermCommandEnded(node string, code int32) {
+	h := s.st.Host(node)
+	if h == nil || !h.TermCommand {
+		return
+	}
+	s.info("HAMN107-I", "The termCommand on %s ended (exit code %d)", node, code)
+	after := h.AfterStop
+	s.set(h, after, roleAfterStop(after), "abnormal termination; termCommand run")
+	if sw := s.st.Switch; sw != nil && sw.Clearing == node && sw.Stage == StageTerminating {
+		s.cleared()
 	}
 }
 

@@ -51,6 +51,8 @@ func decodeEvents(data []byte) (Config, []Event) {
 			evs = append(evs, MembersReady{})
 		case 13:
 			evs = append(evs, StoppedByAgent{Node: node, Reason: "fuzz"})
+		case 14:
+			evs = append(evs, TermCommandEnded{Node: node, ExitCode: int32(arg >> 4)})
 		default:
 			actions := []Action{ActionSwap, ActionStopStandby, ActionEnd, ActionBegin, ActionAct, ActionClearReservation, "Bogus"}
 			n := ""

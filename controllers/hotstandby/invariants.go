@@ -33,6 +33,9 @@ func CheckInvariants(cfg Config, st *State) error {
 			active++
 		}
 		inSwitch := st.Switch != nil && (st.Switch.To == h.Node || st.Switch.From == h.Node || st.Switch.Clearing == h.Node)
+		if h.TermCommand && h.State != Stopping {
+			errs = append(errs, fmt.Errorf("host %s runs the termCommand while %s", h.Node, h.State))
+		}
 		if (h.State == Starting || h.State == Stopping) && h.Deadline.IsZero() && !inSwitch {
 			errs = append(errs, fmt.Errorf("host %s is %s with no timer", h.Node, h.State))
 		}

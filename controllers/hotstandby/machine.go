@@ -85,6 +85,7 @@ func (s *step) set(h *Host, state HostState, role Role, msg string) {
 	if h.State != state {
 		h.Since = s.now
 		h.FailureLeft = false
+		h.TermCommand = h.TermCommand && state == Stopping
 	}
 	h.State, h.Role, h.Message = state, role, msg
 	h.Deadline = time.Time{}
@@ -129,6 +130,8 @@ func (s *step) apply(ev Event) {
 		s.onStarted(e.Node)
 	case ServerExited:
 		s.onExited(e.Node, e.Normal)
+	case TermCommandEnded:
+		s.onTermCommandEnded(e.Node, e.ExitCode)
 	case StoppedByAgent:
 		s.onStoppedByAgent(e.Node, e.Reason)
 	case StartFailed:

@@ -12,6 +12,8 @@ var Messages = map[string]string{
 	"HAMN103-E": "Abnormal termination of the active server (Table 4-3/4-4 row 2). A hot standby, a restart or a wait follows.",
 	"HAMN104-W": "Abnormal termination of a standby server, or a standby that could not start (row 4): hamon does nothing.",
 	"HAMN105-E": "hamon detected a failure of the active server: the patrol command exited or the periodic patrol failed.",
+	"HAMN106-I": "Monitor mode: the termCommand runs on the old host after an abnormal termination, before the standby starts (Table 4-4 #1).",
+	"HAMN107-I": "The termCommand run after an abnormal termination ended; the switchover goes on.",
 	"HAMN110-E": "Host failure: the host's node agent stopped renewing its Lease.",
 	"HAMN111-I": "A host's node agent is heard from again (rebooted or not).",
 	"HAMN120-I": "A switchover (or the first activation) started, or went on to the next standby.",

@@ -45,6 +45,7 @@ type world struct {
 
 	pendingStart map[string]bool
 	pendingStop  map[string]bool
+	pendingTerm  map[string]bool // termCommands run after an abnormal termination
 	reserve      *Reserve
 	fence        map[string]bool
 	// writers are the hosts that may write the shared data: told to run
@@ -87,7 +88,7 @@ func randomConfig(rng *rand.Rand) Config {
 func newWorld(rng *rand.Rand, cfg Config) *world {
 	w := &world{
 		rng: rng, cfg: cfg, now: t0, st: New(cfg, t0),
-		pendingStart: map[string]bool{}, pendingStop: map[string]bool{}, fence: map[string]bool{},
+		pendingStart: map[string]bool{}, pendingStop: map[string]bool{}, pendingTerm: map[string]bool{}, fence: map[string]bool{},
 		writers: map[string]bool{}, lostAt: map[string]time.Time{}, alive: map[string]bool{}, rebooted: map[string]bool{},
 	}
 	return w
@@ -134,6 +135,13 @@ func (w *world) step(ev Event) error {
 			}
 		case StartServer:
 			w.pendingStart[c.Node] = true
+			for _, h := range st.Hosts {
+				// Table 4-4 #1: the standby starts after the termCommand
+				// run for the old active server ended.
+				if c.Role == RoleActive && h.TermCommand && h.Node != c.Node {
+					return fmt.Errorf("%s activated while the termCommand runs on %s", c.Node, h.Node)
+				}
+			}
 			if c.Role == RoleActive {
 				if err := w.activation(c.Node); err != nil {
 					return err
@@ -145,7 +153,11 @@ func (w *world) step(ev Event) error {
 				return err
 			}
 		case StopServer:
-			w.pendingStop[c.Node] = true
+			if h := st.Host(c.Node); h != nil && h.TermCommand {
+				w.pendingTerm[c.Node] = true
+			} else {
+				w.pendingStop[c.Node] = true
+			}
 		case Reserve:
 			r := c
 			w.reserve = &r
@@ -221,6 +233,10 @@ func (w *world) next(faults bool) Event {
 		if ns := w.sorted(w.pendingStop); len(ns) > 0 {
 			delete(w.pendingStop, ns[0])
 			return ServerExited{Node: ns[0], Normal: w.rng.IntN(2) == 0}
+		}
+		if ns := w.sorted(w.pendingTerm); len(ns) > 0 {
+			delete(w.pendingTerm, ns[0])
+			return TermCommandEnded{Node: ns[0], ExitCode: int32(w.rng.IntN(2))}
 		}
 	case r < 60:
 		if rs := w.reserve; rs != nil {

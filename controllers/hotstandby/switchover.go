@@ -45,13 +45,19 @@ func (s *step) begin(from, to string, cause Cause, planned, forced bool, request
 	case forced:
 		s.fenceForced(old)
 		return
+	case !old.ActiveCopy && old.State != Stopping && s.cfg.Mode == ModeMonitor && s.cfg.HasTermCommand && old.Alive:
+		// The old server ended abnormally. Table 4-4 #1: HA Monitor runs
+		// the termination command to terminate what is left of it, and
+		// the standby starts after that: until the command ended, what it
+		// terminates may still write (clearNext waits for it, bounded by
+		// the stop timeout, then fences the host).
+		s.set(old, Stopping, RoleNone, "running the termCommand after the abnormal termination")
+		old.AfterStop, old.TermCommand, old.ActiveCopy = afterSwitch(sw), true, true
+		s.info("HAMN106-I", "Running the termCommand on %s to terminate what the server left before the standby starts", old.Node)
+		s.emit(StopServer{Node: old.Node, UseTermCommand: true})
 	case !old.ActiveCopy && old.State != Stopping:
 		// The old server already ended (abnormal termination, failed
-		// restart). Table 4-4 #1: the termination command still runs to
-		// clean up, but there is nothing to wait for.
-		if s.cfg.Mode == ModeMonitor && s.cfg.HasTermCommand && old.Alive {
-			s.emit(StopServer{Node: old.Node, UseTermCommand: true})
-		}
+		// restart): nothing to terminate.
 		s.set(old, afterSwitch(sw), RoleNone, old.Message)
 	default:
 		old.AfterStop = afterSwitch(sw)
@@ -468,7 +474,11 @@ func (s *step) switchTimer() {
 	switch sw.Stage {
 	case StageTerminating:
 		old := s.st.Host(sw.Clearing)
-		s.warn("HAMN134-W", "Server on %s did not stop in %s", sw.Clearing, s.t.StopTimeout)
+		if old.TermCommand {
+			s.warn("HAMN134-W", "The termCommand on %s did not end in %s", sw.Clearing, s.t.StopTimeout)
+		} else {
+			s.warn("HAMN134-W", "Server on %s did not stop in %s", sw.Clearing, s.t.StopTimeout)
+		}
 		if s.cfg.SharedDisks {
 			// The preempt of its key aborts its I/O and its agent stops it.
 			s.set(old, Fenced, RoleNone, "did not stop: fenced by reservation; rejoins after a reboot")

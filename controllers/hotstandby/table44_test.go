@@ -50,7 +50,9 @@ func TestTable44Row2_AbnormalTerminationOfActive_WithoutPatrol_OperatorSwaps(t *
 	h.advance(time.Hour)
 	h.wantCmds()
 	h.do(Request{ID: "w", Action: ActionSwap})
-	h.wantCmds(StopServer{Node: "a", UseTermCommand: true}, StartServer{Node: "b", Role: RoleActive})
+	h.wantCmds(StopServer{Node: "a", UseTermCommand: true})
+	h.do(TermCommandEnded{Node: "a"})
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
 	h.do(ServerStarted{Node: "b"})
 	h.wantState("b", Online)
 	h.wantRequest("w", RequestDone, "")
@@ -59,10 +61,50 @@ func TestTable44Row2_AbnormalTerminationOfActive_WithoutPatrol_OperatorSwaps(t *
 func TestTable44Row2_AbnormalTerminationOfActive_WithPatrol_AutomaticHotStandby(t *testing.T) {
 	h := monitorModeHarness(t, withPatrol, withTerm)
 	h.do(ServerExited{Node: "a", Normal: false})
-	h.wantCmds(StopServer{Node: "a", UseTermCommand: true}, StartServer{Node: "b", Role: RoleActive})
+	h.wantCmds(StopServer{Node: "a", UseTermCommand: true})
+	h.do(TermCommandEnded{Node: "a", ExitCode: 3})
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
 	h.do(ServerStarted{Node: "b"})
 	h.wantState("b", Online)
 	h.wantState("a", Failed)
+}
+
+// Table 4-4 #1: the termCommand that HA Monitor runs after an abnormal
+// termination ends before the standby starts: what it terminates may
+// still write until then. A second report of the server's end does not
+// stand for it.
+func TestTable44Footnote1_TermCommandRunsBeforeTheStandbyStarts(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol, withTerm)
+	h.do(ServerExited{Node: "a", Normal: false})
+	h.wantEmit("HAMN106-I")
+	h.wantState("a", Stopping)
+	h.do(ServerExited{Node: "a", Normal: false})
+	h.wantCmds()
+	h.advance(time.Second)
+	h.wantCmds()
+	h.do(TermCommandEnded{Node: "a", ExitCode: 0})
+	h.wantEmit("HAMN107-I")
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
+	h.wantState("a", Failed)
+}
+
+// A termCommand that does not end in the stop timeout is a server that
+// would not stop: its host is fenced (here, without shared disks, its OS
+// terminated) before the standby starts.
+func TestTable44Footnote1_TermCommandThatHangs_HostFenced(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol, withTerm)
+	h.do(ServerExited{Node: "a", Normal: false})
+	h.advance(DefaultTiming().StopTimeout)
+	h.wantEmitText("HAMN134-W", "termCommand")
+	h.wantCmds(FenceHost{Node: "a"})
+	h.wantState("a", Fenced)
+}
+
+// Without a termCommand nothing runs and nothing is waited for.
+func TestTable44Row2_NoTermCommand_StandbyStartsAtOnce(t *testing.T) {
+	h := monitorModeHarness(t, withPatrol)
+	h.do(ServerExited{Node: "a", Normal: false})
+	h.wantCmds(StartServer{Node: "b", Role: RoleActive})
 }
 
 func TestTable44Row2Footnote2_WithPatrol_Restart(t *testing.T) {

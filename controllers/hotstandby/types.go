@@ -236,6 +236,11 @@ type Host struct {
 	// since does not make it a switchover). Cleared when the server is
 	// seen healthy again.
 	FailureLeft bool
+	// TermCommand says the host is Stopping to run the termCommand after
+	// the server ended abnormally there (Monitor mode, Table 4-4 #1): the
+	// command cleans up what the server left, and the switchover waits for
+	// it to end (TermCommandEnded) before the standby starts.
+	TermCommand bool
 	// AfterStop is the state a Stopping host goes to once stopped.
 	AfterStop HostState
 	// Message says why, for people.

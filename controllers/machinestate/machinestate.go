@@ -73,6 +73,7 @@ func FromStatus(s *hav1alpha1.HAServer, cfg hotstandby.Config) *hotstandby.State
 			Running:      h.Running,
 			ActiveCopy:   h.ActiveCopy,
 			FailureLeft:  h.FailureLeft,
+			TermCommand:  h.TermCommand,
 			AfterStop:    hotstandby.HostState(h.AfterStop),
 			Message:      h.Message,
 		})
@@ -118,6 +119,7 @@ func WriteStatus(s *hav1alpha1.HAServer, st *hotstandby.State, now time.Time) {
 			Running:      h.Running,
 			ActiveCopy:   h.ActiveCopy,
 			FailureLeft:  h.FailureLeft,
+			TermCommand:  h.TermCommand,
 			AfterStop:    hav1alpha1.HostState(h.AfterStop),
 			Deadline:     deadlineTime(h.Deadline),
 		})

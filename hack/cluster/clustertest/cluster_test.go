@@ -123,6 +123,7 @@ func TestCluster(t *testing.T) {
 	h.step("servers", "two servers Online (duo: 2 hosts, trio: 3 hosts)", h.createServers)
 	h.step("crash", "crash: SIGKILL trio's active container (ctr task kill)", h.crash)
 	h.step("patrol", "patrol fails on duo's active (readiness probe)", h.patrolFailure)
+	h.step("termcommand", "Monitor mode: crash, termCommand before the standby starts", h.monitorTermCommand)
 	h.step("hostloss", "host loss: hc-b killed (kubelet, containerd, agent, pods)", h.hostLoss)
 	h.step("partition", "partition: hc-a cut off from the API server", h.partition)
 	h.step("swap", "planned swap: kubectl hamon swap trio", h.swap)
@@ -899,6 +900,55 @@ func (h *harness) podDelete() string {
 		h.t.Fatalf("the deletion switched over: %+v", sws)
 	}
 	return fmt.Sprintf("the deleted active copy ran %.1fs more (termCommand 15 s) alone; then solo Stopped, standby too, no switchover", ran.Seconds())
+}
+
+// monitorTermCommand: a Monitor-mode server's container is killed (an
+// abnormal termination, Table 4-4 row 2). The kubelet runs no preStop hook
+// for a container that already exited; hamon runs the termCommand in a pod
+// of its own on the old host (footnote 1), and the standby starts only
+// once it ended. The termCommand (hctool mark) writes when it began and
+// ended, and takes 3 s.
+func (h *harness) monitorTermCommand() string {
+	mark := filepath.Join(runDir, "disks", "termcommand-mono")
+	_ = os.Remove(mark)
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "mono", Namespace: ns}}
+	s.Spec.Mode = hav1alpha1.ModeMonitor
+	s.Spec.Hosts = []hav1alpha1.HostSpec{{Node: nodeA}, {Node: nodeB}}
+	s.Spec.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/hctool", "true"}, Interval: "2s", Timeout: "1s", Retries: 1}
+	s.Spec.TermCommand = []string{"/hctool", "mark", "/sim/disks/termcommand-mono", "3s"}
+	grace := int64(5)
+	s.Spec.Template.Spec = corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
+		Name: "server", Image: "localhost/hamon-demo:v1", ImagePullPolicy: corev1.PullNever, Command: []string{"/hctool", "pause"},
+		VolumeMounts: []corev1.VolumeMount{{Name: "disks", MountPath: "/sim/disks"}},
+	}}, Volumes: []corev1.Volume{{Name: "disks", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+		Path: "/var/lib/hamon-sim/disks", Type: ptr(corev1.HostPathDirectory)}}}}}
+	if err := h.c.Create(ctx(), s); err != nil {
+		h.t.Fatal(err)
+	}
+	defer func() { _ = h.c.Delete(ctx(), s) }()
+	h.waitOnline("mono", nodeA, 2*time.Minute)
+	p := h.pod("mono", nodeA)
+	cid := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	killed := time.Now()
+	h.sh(time.Minute, clusterSh, "ctr", nodeA, "tasks", "kill", "-s", "SIGKILL", cid)
+	d := h.waitOnline("mono", nodeB, 2*time.Minute)
+	data, err := os.ReadFile(mark)
+	if err != nil {
+		h.t.Fatalf("the termCommand did not run: %v", err)
+	}
+	var begun, ended int64
+	if _, err := fmt.Sscanf(string(data), "start %d\nend %d\n", &begun, &ended); err != nil {
+		h.t.Fatalf("the termCommand's mark %q: %v", data, err)
+	}
+	standby := h.pod("mono", nodeB)
+	// Pod times have whole seconds: the standby's pod was made no sooner
+	// than the second in which the termCommand ended.
+	if made := standby.CreationTimestamp.Unix(); made < time.Unix(0, ended).Unix() {
+		h.t.Fatalf("the standby's pod was made at %s, before the termCommand ended at %s",
+			standby.CreationTimestamp.UTC().Format(time.RFC3339), time.Unix(0, ended).UTC().Format(time.RFC3339Nano))
+	}
+	return fmt.Sprintf("termCommand ran on hc-a %.1fs after the kill for %.1fs; hc-b Online %.1fs after the kill",
+		time.Unix(0, begun).Sub(killed).Seconds(), time.Duration(ended-begun).Seconds(), d.Seconds())
 }
 
 // drain runs kubectl drain on trio's active host: the cordon moves trio

@@ -6,6 +6,7 @@
 //	hctool pause                 block until SIGTERM or SIGINT (the pod sandbox)
 //	hctool patrol [--dir DIR]    exit 1 while DIR/patrol-fail.<hostname> exists
 //	hctool sleep DURATION        sleep, then exit 0
+//	hctool mark FILE DURATION    write "start <ns>" to FILE, sleep, add "end <ns>"
 //	hctool true | false          exit 0 | 1
 //
 // A pod's hostname is its name, so the test makes one pod's patrol fail by
@@ -35,7 +36,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: hctool pause | patrol [--dir DIR] | sleep DURATION | true | false")
+	fmt.Fprintln(os.Stderr, "usage: hctool pause | patrol [--dir DIR] | sleep DURATION | mark FILE DURATION | true | false")
 	os.Exit(2)
 }
 
@@ -72,6 +73,32 @@ func run(cmd string, args []string) (int, error) {
 			return 2, err
 		}
 		time.Sleep(d)
+		return 0, nil
+	case "mark":
+		// A termination command that says when it ran, for the test to
+		// check that the standby started only after it ended.
+		if len(args) != 2 {
+			usage()
+		}
+		d, err := time.ParseDuration(args[1])
+		if err != nil {
+			return 2, err
+		}
+		if err := os.WriteFile(args[0], fmt.Appendf(nil, "start %d\n", time.Now().UnixNano()), 0o644); err != nil {
+			return 1, err
+		}
+		time.Sleep(d)
+		f, err := os.OpenFile(args[0], os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return 1, err
+		}
+		_, err = fmt.Fprintf(f, "end %d\n", time.Now().UnixNano())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return 1, err
+		}
 		return 0, nil
 	case "true":
 		return 0, nil
