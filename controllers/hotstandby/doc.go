@@ -58,7 +58,13 @@
 // MembersReady).
 //
 // What each server event does is Table 4-3 (Server mode) and Table 4-4
-// (Monitor mode) of 4.1.2; the tests are named after their rows.
+// (Monitor mode) of 4.1.2; the tests are named after their rows. Table 4-4
+// footnote 1 (the termcommand runs in the hot standby that follows an
+// abnormal termination) is a Terminating stage of its own: the old host is
+// Stopping with TermCommand set until TermCommandEnded, and the standby
+// starts after it. The manual is silent on a termcommand that does not end;
+// hamon treats it as a server that would not stop (the host is fenced), and
+// tells its exit code without judging it, the server having ended already.
 //
 // # Switchover
 //
