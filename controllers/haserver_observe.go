@@ -210,7 +210,8 @@ func (r *HAServerReconciler) observe(ctx context.Context, s *hav1alpha1.HAServer
 // reading its absence as "the pod is gone" would take a running copy for
 // ended and start another one elsewhere beside it (the soak, seed
 // 1796669769871663582). Only a pod the API server does not have is gone.
-func (r *HAServerReconciler) recordedPodsNotCached(ctx context.Context, s *hav1alpha1.HAServer, cached map[string]bool) ([]*corev1.Pod, error) {
+func (r *HAServerReconciler) recordedPodsNotCached(ctx context.Context, s *hav1alpha1.HAServer,
+	cached map[string]bool) ([]*corev1.Pod, error) {
 	if r.APIReader == nil {
 		return nil, nil
 	}
