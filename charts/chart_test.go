@@ -59,7 +59,7 @@ type valueSet struct {
 var valueSets = []valueSet{
 	{name: "defaults", release: "hamon", namespace: "hamon-system"},
 	{name: "nondefault", release: "ha", namespace: "ha-ops", file: "nondefault.yaml",
-		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor"}},
+		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PodMonitor"}},
 	{name: "minimal", release: "hamon", namespace: "hamon-system", file: "minimal.yaml"},
 	{name: "defaults+prometheus", release: "hamon", namespace: "hamon-system",
 		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor"}},
@@ -244,13 +244,16 @@ func TestRenderedObjectsAreAccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The ServiceMonitor's API, for the value sets that render one.
-	if _, err := k.run(nil, "apply", "-f", filepath.Join(root, "charts", "testdata", "servicemonitor-crd.yaml")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.run(nil, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/servicemonitors.monitoring.coreos.com"); err != nil {
-		t.Fatal(err)
+	// The ServiceMonitor's and PodMonitor's APIs, for the value sets that
+	// render them.
+	for _, crd := range []string{"servicemonitor", "podmonitor"} {
+		if _, err := k.run(nil, "apply", "-f", filepath.Join(root, "charts", "testdata", crd+"-crd.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.run(nil, "wait", "--for=condition=Established", "--timeout=60s",
+			"crd/"+crd+"s.monitoring.coreos.com"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, v := range valueSets {
 		t.Run(v.name, func(t *testing.T) {
@@ -340,6 +343,7 @@ func TestWorkloads(t *testing.T) {
 		pdb         bool
 		service     bool
 		monitor     bool
+		podMonitor  bool
 		fullname    string
 	}{{
 		set: valueSets[0], fullname: "hamon", leaderElect: true, policies: true, pdb: true, service: true,
@@ -352,7 +356,7 @@ func TestWorkloads(t *testing.T) {
 			"metrics-bind-address": ":8080", "health-probe-bind-address": ":8081", "watchdog-timeout": "10s"},
 		criDir: "/run/containerd",
 	}, {
-		set: valueSets[1], fullname: "ha-hamon", leaderElect: true, policies: true, pdb: true, service: true, monitor: true,
+		set: valueSets[1], fullname: "ha-hamon", leaderElect: true, policies: true, pdb: true, service: true, monitor: true, podMonitor: true,
 		agent: map[string]string{"namespace": "ha-ops", "cluster-name": "prod-a", "lease-duration": "15s",
 			"renew-interval": "3s", "self-fence-deadline": "12s", "os-action": "poweroff",
 			"cri-endpoint": "unix:///run/k3s/containerd/containerd.sock", "health-probe-bind-address": ":9082",
@@ -388,7 +392,7 @@ func TestWorkloads(t *testing.T) {
 				ds.Spec.Template.Spec.ServiceAccountName)
 			for kind, want := range map[string]bool{
 				"ValidatingAdmissionPolicy": c.policies && havePolicies, "ValidatingAdmissionPolicyBinding": c.policies && havePolicies,
-				"PodDisruptionBudget": c.pdb, "Service": c.service, "ServiceMonitor": c.monitor,
+				"PodDisruptionBudget": c.pdb, "Service": c.service, "ServiceMonitor": c.monitor, "PodMonitor": c.podMonitor,
 				"Role": c.leaderElect, "RoleBinding": c.leaderElect,
 			} {
 				if got := len(find(objs, kind)) > 0; got != want {

@@ -350,7 +350,7 @@ func (a *Agent) carryOut(ctx context.Context, s *hav1alpha1.HAServer, rq hav1alp
 		ctrl.LoggerFrom(ctx).Info("Terminating the OS as the controller asks", "haserver", s.Name, "epoch", rq.Epoch, "request", rq.ID)
 		a.tell(ctx, s, "Fencing", "HAMN152-W",
 			fmt.Sprintf("The node agent of %s terminates its OS as the controller asks (forced fence, epoch %d)", a.Node, rq.Epoch))
-		return a.terminateOS(ctx, fmt.Sprintf("HAMN150-W forced fence for %s (epoch %d)", s.ReportKey(), rq.Epoch))
+		return a.terminateOS(ctx, terminationFenceHost, fmt.Sprintf("HAMN150-W forced fence for %s (epoch %d)", s.ReportKey(), rq.Epoch))
 	}
 	return nil
 }
@@ -371,6 +371,14 @@ func (a *Agent) watchKey(ctx context.Context, s *hav1alpha1.HAServer, r *hav1alp
 		timeout = 5 * time.Second
 	}
 	holds, err := bounded(timeout, func() (bool, error) { return a.SCSI.Holds(disks, a.Key) })
+	switch {
+	case err != nil:
+		keyChecks.WithLabelValues(a.Node, "error").Inc()
+	case holds:
+		keyChecks.WithLabelValues(a.Node, "held").Inc()
+	default:
+		keyChecks.WithLabelValues(a.Node, "preempted").Inc()
+	}
 	if err != nil || holds {
 		return a.Timing.Renew
 	}
@@ -461,6 +469,13 @@ func (a *Agent) report(ctx context.Context, key string, uid types.UID) hav1alpha
 // writeReport stores one server's report in this node's HANode, creating
 // it when needed, with an optimistic lock (the agent is its only writer).
 func (a *Agent) writeReport(ctx context.Context, r hav1alpha1.NodeServerStatus) error {
+	if ns, name, ok := strings.Cut(r.Key, "/"); ok {
+		held := 0.0
+		if r.Reservation == hav1alpha1.ReservationHeld {
+			held = 1
+		}
+		reservationHeld.WithLabelValues(a.Node, ns, name).Set(held)
+	}
 	return a.updateHANode(ctx, func(st *hav1alpha1.HANodeStatus) {
 		i := slices.IndexFunc(st.Servers, func(x hav1alpha1.NodeServerStatus) bool { return x.Key == r.Key })
 		if i < 0 {
@@ -524,6 +539,7 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 	a.mu.Lock()
 	a.lastRenew, a.renewFailed = a.now().Add(-a.Timing.SelfFence), true
 	a.mu.Unlock()
+	selfFenceDeadline.WithLabelValues(a.Node).Set(a.Timing.SelfFence.Seconds())
 	hctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
 	if err := a.updateHANode(hctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
 		log.Error(err, "Writing HANode")
@@ -554,14 +570,22 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 	if !a.reportLocalStops(ctx) {
 		err = errors.New("a stop made without the controller is not reported yet")
 		log.Info("Not renewing the Lease: a stop made without the controller is not reported yet")
-	} else if err = a.renew(ctx); err != nil {
-		log.Error(err, "Renewing the node Lease")
+	} else {
+		start := time.Now()
+		err = a.renew(ctx)
+		leaseRenewSeconds.WithLabelValues(a.Node).Observe(time.Since(start).Seconds())
+		if err != nil {
+			log.Error(err, "Renewing the node Lease")
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.renewFailed = err != nil
-	if err == nil {
+	if err != nil {
+		leaseRenewFailures.WithLabelValues(a.Node).Inc()
+	} else {
 		a.lastRenew, a.confirmed, a.selfStops = a.now(), nil, nil
+		leaseLastRenew.WithLabelValues(a.Node).Set(float64(a.lastRenew.UnixNano()) / 1e9)
 	}
 	return err
 }
@@ -700,6 +724,9 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if err := a.Timing.Validate(); err != nil {
 		return err
+	}
+	if a.Runtime != nil {
+		a.Runtime = timedRuntime{Runtime: a.Runtime, node: a.Node}
 	}
 	if err := mgr.Add(manager.RunnableFunc(a.Heartbeat)); err != nil {
 		return err

@@ -83,6 +83,7 @@ func (a *Agent) devices(ctx context.Context) ([]hav1alpha1.DeviceStatus, error) 
 		a.lastProbes[disk.Name] = results
 		out = append(out, st)
 	}
+	a.observePaths(a.lastProbes)
 	return out, nil
 }
 

@@ -72,6 +72,7 @@ func (a *Agent) isolate(ctx context.Context) {
 // reported when the API server can be reached. A failed stop is tried
 // again at the next heartbeat; meanwhile the watchdog goes unfed.
 func (a *Agent) selfStop(ctx context.Context, s *hav1alpha1.HAServer) {
+	selfFences.WithLabelValues(a.Node).Inc()
 	err := a.stopServer(ctx, s)
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -94,7 +94,7 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 				a.tell(ctx, s, "PathWatch", id, "on "+a.Node+": "+strings.TrimPrefix(dec.Message, "KAMN725-W "))
 			}
 			if dec.TerminateOS {
-				_ = a.terminateOS(ctx, fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey())) // logged there
+				_ = a.terminateOS(ctx, terminationAllPaths, fmt.Sprintf("%s (%s)", dec.Message, s.ReportKey())) // logged there
 				return
 			}
 		}
@@ -120,7 +120,8 @@ func (a *Agent) reportPathFailure(ctx context.Context, s *hav1alpha1.HAServer, m
 // terminateOS says on the HANode that this host is terminating its OS
 // (fencing Terminating; bounded, the termination does not wait on the API
 // server), then terminates it.
-func (a *Agent) terminateOS(ctx context.Context, why string) error {
+func (a *Agent) terminateOS(ctx context.Context, reason, why string) error {
+	osTerminations.WithLabelValues(a.Node, reason).Inc()
 	if a.Client != nil {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventWait)
 		err := a.updateHANode(wctx, func(st *hav1alpha1.HANodeStatus) {

@@ -102,9 +102,14 @@ func hostState(s *hav1alpha1.HAServer, node string) hav1alpha1.HostState {
 func (a *Agent) runPatrol(ctx context.Context, nn types.NamespacedName, ct cri.Container, cmd []string) {
 	log := ctrl.Log.WithName("patrol").WithValues("haserver", nn.String(), "pod", ct.Pod)
 	for ctx.Err() == nil {
+		patrolRuns.WithLabelValues(a.Node, nn.Namespace, nn.Name, "started").Inc()
+		start := time.Now()
 		res, err := a.Runtime.Exec(ctx, ct, cmd, 0)
 		if ctx.Err() != nil {
 			return // no longer wanted: the server stopped or moved
+		}
+		if err == nil {
+			patrolSeconds.WithLabelValues(a.Node).Observe(time.Since(start).Seconds())
 		}
 		if err != nil {
 			log.Error(err, "Could not run the patrolCommand; trying again")
@@ -120,8 +125,10 @@ func (a *Agent) runPatrol(ctx context.Context, nn types.NamespacedName, ct cri.C
 		// reports.
 		if running, err := a.Runtime.Running(ctx, ct); err == nil && !running {
 			log.V(1).Info("The patrolCommand ended with its container", "exitCode", res.ExitCode)
+			patrolRuns.WithLabelValues(a.Node, nn.Namespace, nn.Name, "container-ended").Inc()
 			return
 		}
+		patrolRuns.WithLabelValues(a.Node, nn.Namespace, nn.Name, "failed").Inc()
 		msg := fmt.Sprintf("patrolCommand exited with code %d", res.ExitCode)
 		if res.Output != "" {
 			msg += ": " + res.Output
