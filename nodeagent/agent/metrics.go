@@ -28,7 +28,8 @@ var (
 	}, []string{"node"})
 	leaseLastRenew = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hamon_agent_lease_last_renew_timestamp_seconds",
-		Help: "When the node's Lease was last renewed (Unix time): time() minus this, against hamon_agent_self_fence_deadline_seconds, is how close the agent is to self-fencing.",
+		Help: "When the node's Lease was last renewed (Unix time): time() minus this, against " +
+			"hamon_agent_self_fence_deadline_seconds, is how close the agent is to self-fencing.",
 	}, []string{"node"})
 	selfFenceDeadline = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hamon_agent_self_fence_deadline_seconds",
@@ -48,7 +49,8 @@ var (
 	}, []string{"node", "result"})
 	patrolRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hamon_agent_patrol_runs_total",
-		Help: "Starts of a resident patrolCommand, and its ends by result (failed: the server failure it reports; container-ended: its container ended first).",
+		Help: "Starts of a resident patrolCommand, and its ends by result " +
+			"(failed: the server failure it reports; container-ended: its container ended first).",
 	}, []string{"node", "namespace", "server", "result"})
 	patrolSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "hamon_agent_patrol_duration_seconds",
