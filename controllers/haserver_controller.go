@@ -94,6 +94,9 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	log := ctrl.LoggerFrom(ctx)
 	var s hav1alpha1.HAServer
 	if err := r.Get(ctx, req.NamespacedName, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetServer(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !s.DeletionTimestamp.IsZero() {
@@ -144,7 +147,6 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	s.Status.LocalDecisions = machinestate.LocalDecisions(cfg)
 	setConditions(&s, st, cfg, missingNodes(cfg, views))
 	s.Status.ObservedGeneration = s.Generation
-	observeMetrics(&s, prev, st, cmds)
 	// Decide, store, then act: the decision is written with an optimistic
 	// lock before any pod is created, deleted or relabelled, so an action
 	// always follows a stored decision. A controller that lost its lead
@@ -156,6 +158,7 @@ func (r *HAServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// Events only for a decision that was persisted: a decision that lost
 	// a conflict is taken again, and told once, by the next loop.
 	r.emitEvents(&s, cmds)
+	observeMetrics(&s, prev, st, cmds) // counted once, like the events
 	decided := s.DeepCopy()
 	podErr := errors.Join(r.ensureDisruptionBudget(ctx, &s), r.reconcilePods(ctx, &s, st, prev, views))
 	// The names of the pods just created (or cleared) are recorded: they

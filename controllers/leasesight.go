@@ -96,6 +96,10 @@ func (ls *leaseSight) contact(now time.Time) {
 // record notes l's renewTime, under ls.mu.
 func (ls *leaseSight) record(l *coordinationv1.Lease, now time.Time) *leaseSeen {
 	cur := ls.peek(l, now)
+	if prev := ls.seen[l.Name]; cur != prev {
+		leaseSightings.WithLabelValues(l.Name).Inc()
+		leaseLastSighting.WithLabelValues(l.Name).Set(float64(now.UnixNano()) / 1e9)
+	}
 	if cur.dur > 0 && (len(ls.seen) == 0 || cur.dur/2 < ls.gap) {
 		ls.gap = cur.dur / 2
 	}

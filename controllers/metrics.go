@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -26,10 +28,52 @@ var (
 		Name: "hamon_fencing_total",
 		Help: "Fencing outcomes: reservation taken by the new host (succeeded) or fencing failed (HotStandbyWait).",
 	}, []string{"result"})
+	activeHost = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hamon_server_active_host",
+		Help: "1 for the node each HAServer is active (Online) on; no series while none is.",
+	}, []string{"namespace", "name", "node"})
+	hostStateGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hamon_server_host_state",
+		Help: "1 for the state of each host of each HAServer (Online, Standby, Starting, Stopping, StartRetry, RestartWait, ...).",
+	}, []string{"namespace", "name", "node", "state"})
+	waitingSince = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hamon_server_waiting_since_timestamp_seconds",
+		Help: "When a host of the HAServer entered a wait state that needs a restart or an operator (Unix time); 0 when none waits.",
+	}, []string{"namespace", "name"})
+	standbysAvailable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hamon_server_standbys_available",
+		Help: "Live standby hosts ready to take the HAServer over.",
+	}, []string{"namespace", "name"})
+	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hamon_requests_total",
+		Help: "Operator requests answered, by action (Swap, StopStandby, End, Begin, Act, ClearReservation) and outcome (Done, Refused, Failed).",
+	}, []string{"action", "outcome"})
+	stageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "hamon_switchover_stage_duration_seconds",
+		Help:    "Stages of finished switchovers: fencing (detection to the old host known stopped or fenced), activation (then to Online).",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300},
+	}, []string{"cause", "stage"})
+	leaseSightings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hamon_lease_sightings_total",
+		Help: "Renewals of each node agent's Lease that the controller saw.",
+	}, []string{"node"})
+	leaseLastSighting = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hamon_lease_last_sighting_timestamp_seconds",
+		Help: "When the controller last saw each node agent's Lease renewed (Unix time, the controller's clock).",
+	}, []string{"node"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(serverPhase, switchovers, switchoverSeconds, fencing)
+	metrics.Registry.MustRegister(serverPhase, switchovers, switchoverSeconds, fencing, activeHost, hostStateGauge, waitingSince,
+		standbysAvailable, requests, stageSeconds, leaseSightings, leaseLastSighting)
+}
+
+// forgetServer removes a deleted HAServer's series.
+func forgetServer(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "name": name}
+	for _, v := range []*prometheus.GaugeVec{serverPhase, activeHost, hostStateGauge, waitingSince, standbysAvailable} {
+		v.DeletePartialMatch(l)
+	}
 }
 
 var allPhases = []hotstandby.Phase{
@@ -51,7 +95,33 @@ func observeMetrics(s *hav1alpha1.HAServer, prev, st *hotstandby.State, cmds []h
 		switchovers.WithLabelValues(string(sw.Cause), sw.Result).Inc()
 		if sw.Result == hotstandby.ResultSucceeded {
 			switchoverSeconds.WithLabelValues(string(sw.Cause)).Observe(sw.Finished.Sub(sw.Started).Seconds())
+			if !sw.Fenced.IsZero() {
+				stageSeconds.WithLabelValues(string(sw.Cause), "fencing").Observe(sw.Fenced.Sub(sw.Started).Seconds())
+				stageSeconds.WithLabelValues(string(sw.Cause), "activation").Observe(sw.Finished.Sub(sw.Fenced).Seconds())
+			}
 		}
+	}
+	activeHost.DeletePartialMatch(prometheus.Labels{"namespace": s.Namespace, "name": s.Name})
+	if n := st.ActiveNode(); n != "" {
+		activeHost.WithLabelValues(s.Namespace, s.Name, n).Set(1)
+	}
+	hostStateGauge.DeletePartialMatch(prometheus.Labels{"namespace": s.Namespace, "name": s.Name})
+	var waiting time.Time
+	for _, h := range st.Hosts {
+		hostStateGauge.WithLabelValues(s.Namespace, s.Name, h.Node, string(h.State)).Set(1)
+		if h.State.IsWait() && (waiting.IsZero() || h.Since.Before(waiting)) {
+			waiting = h.Since
+		}
+	}
+	since := 0.0
+	if !waiting.IsZero() {
+		since = float64(waiting.UnixNano()) / 1e9
+	}
+	waitingSince.WithLabelValues(s.Namespace, s.Name).Set(since)
+	standbysAvailable.WithLabelValues(s.Namespace, s.Name).Set(float64(len(st.StandbyNodes())))
+	if r := st.LastRequest; r != nil && r.Outcome != hotstandby.RequestInProgress &&
+		(prev.LastRequest == nil || prev.LastRequest.ID != r.ID || prev.LastRequest.Outcome != r.Outcome) {
+		requests.WithLabelValues(string(r.Action), string(r.Outcome)).Inc()
 	}
 	for _, c := range cmds {
 		if e, ok := c.(hotstandby.Emit); ok {

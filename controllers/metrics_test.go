@@ -1,10 +1,13 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
@@ -32,4 +35,74 @@ func TestMetricsCountFinishedSwitchoversOnce(t *testing.T) {
 	if testutil.ToFloat64(fencing.WithLabelValues("succeeded")) < 1 {
 		t.Fatal("fencing not counted")
 	}
+}
+
+// The per-server series follow the server (issue 21): its active host,
+// each host's state, its standbys, a request's outcome and a switchover's
+// stages; the Lease sightings follow the agents; a deleted server's series
+// go with it.
+func TestMetrics_ServerSeriesFollowTheServer(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-metrics", "mx-a", "mx-b")
+	f.newServer("db", withPatrol, "mx-a", "mx-b")
+	f.waitActive("db", "mx-a")
+	gauge := func(v *prometheus.GaugeVec, labels ...string) float64 {
+		return testutil.ToFloat64(v.WithLabelValues(labels...))
+	}
+	eventually(t, "the gauges say db is Online on mx-a with one standby", func() bool {
+		return gauge(activeHost, "t-metrics", "db", "mx-a") == 1 && gauge(hostStateGauge, "t-metrics", "db", "mx-a", "Online") == 1 &&
+			gauge(hostStateGauge, "t-metrics", "db", "mx-b", "Standby") == 1 && gauge(standbysAvailable, "t-metrics", "db") == 1 &&
+			gauge(waitingSince, "t-metrics", "db") == 0
+	})
+	swaps := testutil.ToFloat64(requests.WithLabelValues("Swap", "Done"))
+	f.request("db", hav1alpha1.OperatorRequest{ID: "m1", Action: hav1alpha1.ActionSwap})
+	f.waitRequest("db", "m1", hav1alpha1.RequestDone)
+	eventually(t, "the request and the switchover's stages are counted", func() bool {
+		return testutil.ToFloat64(requests.WithLabelValues("Swap", "Done")) == swaps+1 && gauge(activeHost, "t-metrics", "db", "mx-b") == 1 &&
+			testutil.CollectAndCount(activeHost, "hamon_server_active_host") >= 1 && histogramCount(t, "PlannedSwap", "activation") > 0
+	})
+	if testutil.ToFloat64(leaseSightings.WithLabelValues("mx-a")) == 0 {
+		t.Fatal("no Lease renewal of mx-a was counted")
+	}
+	if err := env.Client.Delete(context.Background(), f.get("db")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted server's series are gone", func() bool {
+		for _, v := range []*prometheus.GaugeVec{serverPhase, activeHost, hostStateGauge, waitingSince, standbysAvailable} {
+			if n := countSeries(t, v, "t-metrics"); n != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func histogramCount(t *testing.T, cause, stage string) uint64 {
+	t.Helper()
+	m := &dto.Metric{}
+	if err := stageSeconds.WithLabelValues(cause, stage).(prometheus.Histogram).Write(m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// countSeries counts v's series of namespace ns.
+func countSeries(t *testing.T, v *prometheus.GaugeVec, ns string) int {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1024)
+	v.Collect(ch)
+	close(ch)
+	n := 0
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "namespace" && l.GetValue() == ns {
+				n++
+			}
+		}
+	}
+	return n
 }
