@@ -86,12 +86,16 @@ control-plane-bin: ## Build kube-apiserver, etcd and kubectl from module sources
 helm-bin: ## Build helm from module sources into bin/helm (cached).
 	hack/build-helm.sh
 
+.PHONY: promtool-bin
+promtool-bin: ## Build promtool from module sources into bin/promtool (cached), for the chart's alert rules.
+	hack/build-promtool.sh
+
 .PHONY: test
-test: control-plane-bin helm-bin ## Run every test: unit, property and the real-API-server suites.
+test: control-plane-bin helm-bin promtool-bin ## Run every test: unit, property and the real-API-server suites.
 	go test -count=1 ./...
 
 .PHONY: test-short
-test-short: control-plane-bin helm-bin ## Quicker run (fewer property-test sequences).
+test-short: control-plane-bin helm-bin promtool-bin ## Quicker run (fewer property-test sequences).
 	go test -count=1 -short ./...
 
 .PHONY: test-e2e

@@ -59,10 +59,10 @@ type valueSet struct {
 var valueSets = []valueSet{
 	{name: "defaults", release: "hamon", namespace: "hamon-system"},
 	{name: "nondefault", release: "ha", namespace: "ha-ops", file: "nondefault.yaml",
-		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PodMonitor"}},
+		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/PrometheusRule"}},
 	{name: "minimal", release: "hamon", namespace: "hamon-system", file: "minimal.yaml"},
 	{name: "defaults+prometheus", release: "hamon", namespace: "hamon-system",
-		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor"}},
+		apiVersions: []string{"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule"}},
 }
 
 // values are the flags that choose the namespace and values.
@@ -246,7 +246,7 @@ func TestRenderedObjectsAreAccepted(t *testing.T) {
 	}
 	// The ServiceMonitor's and PodMonitor's APIs, for the value sets that
 	// render them.
-	for _, crd := range []string{"servicemonitor", "podmonitor"} {
+	for _, crd := range []string{"servicemonitor", "podmonitor", "prometheusrule"} {
 		if _, err := k.run(nil, "apply", "-f", filepath.Join(root, "charts", "testdata", crd+"-crd.yaml")); err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +393,8 @@ func TestWorkloads(t *testing.T) {
 			for kind, want := range map[string]bool{
 				"ValidatingAdmissionPolicy": c.policies && havePolicies, "ValidatingAdmissionPolicyBinding": c.policies && havePolicies,
 				"PodDisruptionBudget": c.pdb, "Service": c.service, "ServiceMonitor": c.monitor, "PodMonitor": c.podMonitor,
-				"Role": c.leaderElect, "RoleBinding": c.leaderElect,
+				"PrometheusRule": c.monitor,
+				"Role":           c.leaderElect, "RoleBinding": c.leaderElect,
 			} {
 				if got := len(find(objs, kind)) > 0; got != want {
 					t.Errorf("%s rendered: %t, want %t", kind, got, want)
