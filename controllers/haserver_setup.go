@@ -24,6 +24,7 @@ import (
 // agents' Leases and HANodes (mapped to the HAServers of that node), the
 // groups, and the servers that share a disk.
 func (r *HAServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	initMetrics()
 	if r.AgentNamespace == "" {
 		r.AgentNamespace = hav1alpha1.DefaultAgentNamespace
 	}

@@ -68,6 +68,17 @@ func init() {
 		standbysAvailable, requests, stageSeconds, leaseSightings, leaseLastSighting)
 }
 
+// initMetrics gives the request counters their series at 0, so that an
+// alert on a failed request sees the first one.
+func initMetrics() {
+	for _, a := range []hotstandby.Action{hotstandby.ActionSwap, hotstandby.ActionStopStandby, hotstandby.ActionEnd,
+		hotstandby.ActionBegin, hotstandby.ActionAct, hotstandby.ActionClearReservation} {
+		for _, o := range []hotstandby.RequestOutcome{hotstandby.RequestDone, hotstandby.RequestRefused, hotstandby.RequestFailed} {
+			requests.WithLabelValues(string(a), string(o))
+		}
+	}
+}
+
 // forgetServer removes a deleted HAServer's series.
 func forgetServer(namespace, name string) {
 	l := prometheus.Labels{"namespace": namespace, "name": name}

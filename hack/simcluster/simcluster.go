@@ -80,6 +80,9 @@ type Cluster struct {
 	Namespace string
 	// HostArgs are extra flags of every `hamon-sim host` (e.g. --noop).
 	HostArgs []string
+	// Metrics makes the controller and the agents started after it is set
+	// serve their /metrics on a local port (MetricsAddress).
+	Metrics bool
 
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd
@@ -95,6 +98,8 @@ type Cluster struct {
 	hostIP    map[string]string
 	side      map[string]int
 	peerCut   map[string]bool
+	// metricsAddrs are the metrics endpoints by process name.
+	metricsAddrs map[string]string
 }
 
 // Start prepares a cluster on env; nothing runs until StartController and
@@ -424,10 +429,39 @@ func (c *Cluster) StopAll() {
 	}
 }
 
+// metricsAddress is where process name serves its metrics: a free local
+// port when the cluster is Metrics, "0" (none) otherwise.
+func (c *Cluster) metricsAddress(name string) string {
+	if !c.Metrics {
+		return "0"
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.metricsAddrs == nil {
+		c.metricsAddrs = map[string]string{}
+	}
+	c.metricsAddrs[name] = addr
+	return addr
+}
+
+// MetricsAddress is where a process (manager, or NODE-agent) serves its
+// /metrics, "" when the cluster is not Metrics.
+func (c *Cluster) MetricsAddress(name string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.metricsAddrs[name]
+}
+
 // StartController starts cmd/manager.
 func (c *Cluster) StartController(args ...string) {
 	c.tb.Helper()
-	argv := []string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=0", "--health-probe-bind-address=0",
+	argv := []string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=" + c.metricsAddress("manager"), "--health-probe-bind-address=0",
 		"--watchdog-timeout=" + c.Timing.Watchdog.String(), "--primary-wait=" + c.Timing.PrimaryWait.String(),
 		"--allowed-disks=*=/dev/mapper/*"}
 	if c.Timing.SelfFenceWait > 0 {
@@ -485,6 +519,7 @@ func (c *Cluster) StartAgent(node string) {
 		"--cri-endpoint", "unix://"+filepath.Join(c.HostDir(node), "cri.sock"),
 		"--lease-duration="+c.Timing.LeaseDuration.String(), "--renew-interval="+c.Timing.Renew.String(),
 		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0", "--allowed-disks=*=/dev/mapper/*",
+		"--metrics-bind-address="+c.metricsAddress(node+"-agent"),
 		"--watchdog-timeout="+c.Timing.Watchdog.String(), "--watchdog-device=unix://"+filepath.Join(c.HostDir(node), "watchdog.sock"),
 		"--peer-tls-dir="+filepath.Join(c.Dir, "peer-tls"), "--peer-listen="+listen, "--peer-address="+published,
 		"--sim-peer-source="+ip, "--peer-timeout=500ms")

@@ -469,7 +469,10 @@ func (a *Agent) report(ctx context.Context, key string, uid types.UID) hav1alpha
 // writeReport stores one server's report in this node's HANode, creating
 // it when needed, with an optimistic lock (the agent is its only writer).
 func (a *Agent) writeReport(ctx context.Context, r hav1alpha1.NodeServerStatus) error {
-	if ns, name, ok := strings.Cut(r.Key, "/"); ok {
+	if ns, name, ok := strings.Cut(r.Key, "/"); ok && r.Reservation != "" && r.Reservation != hav1alpha1.ReservationNotRequired {
+		// Only servers with shared disks have a reservation state: a
+		// server without one has no series (an alert on "not held" must
+		// not fire for it).
 		held := 0.0
 		if r.Reservation == hav1alpha1.ReservationHeld {
 			held = 1
@@ -539,7 +542,7 @@ func (a *Agent) Heartbeat(ctx context.Context) error {
 	a.mu.Lock()
 	a.lastRenew, a.renewFailed = a.now().Add(-a.Timing.SelfFence), true
 	a.mu.Unlock()
-	selfFenceDeadline.WithLabelValues(a.Node).Set(a.Timing.SelfFence.Seconds())
+	a.initMetrics()
 	hctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
 	if err := a.updateHANode(hctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
 		log.Error(err, "Writing HANode")

@@ -83,6 +83,20 @@ const (
 	terminationFenceHost = "fence-host"
 )
 
+// initMetrics gives this node's counters their series at 0, so that a
+// rate or an alert sees them before their first event.
+func (a *Agent) initMetrics() {
+	selfFenceDeadline.WithLabelValues(a.Node).Set(a.Timing.SelfFence.Seconds())
+	leaseRenewFailures.WithLabelValues(a.Node)
+	selfFences.WithLabelValues(a.Node)
+	for _, r := range []string{"held", "preempted", "error"} {
+		keyChecks.WithLabelValues(a.Node, r)
+	}
+	for _, r := range []string{terminationAllPaths, terminationFenceHost} {
+		osTerminations.WithLabelValues(a.Node, r)
+	}
+}
+
 // observePaths sets the path gauges of this node's disks from one round of
 // path checks; disks no longer checked lose their series.
 func (a *Agent) observePaths(probes map[string][]pathwatch.PathResult) {

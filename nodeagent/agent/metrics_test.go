@@ -54,7 +54,7 @@ func TestMetrics_EveryAgentMetricIsExported(t *testing.T) {
 	s.Status.ActiveNode = node
 	s.Status.Hosts = []hav1alpha1.HostStatus{{Node: node, State: hav1alpha1.HostOnline, Role: hav1alpha1.RoleActive, Running: true, Pod: "db-mt-a"}}
 
-	selfFenceDeadline.WithLabelValues(node).Set(a.Timing.SelfFence.Seconds()) // as Heartbeat does at start
+	a.initMetrics() // as Heartbeat does at start
 	if err := a.heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
