@@ -56,7 +56,14 @@ func TestMetrics_ServerSeriesFollowTheServer(t *testing.T) {
 	})
 	swaps := testutil.ToFloat64(requests.WithLabelValues("Swap", "Done"))
 	f.request("db", hav1alpha1.OperatorRequest{ID: "m1", Action: hav1alpha1.ActionSwap})
-	f.waitRequest("db", "m1", hav1alpha1.RequestDone)
+	s := f.waitRequest("db", "m1", hav1alpha1.RequestDone)
+	// The status keeps the switchover's instants to the microsecond too
+	// (kubectl hamon show --history, the stage metrics).
+	if sw := s.Status.Switchovers[len(s.Status.Switchovers)-1]; sw.StartedAt == nil || sw.FencedAt == nil || sw.FinishedAt == nil ||
+		sw.FinishedAt.Before(sw.FencedAt) || sw.FencedAt.Before(sw.StartedAt) ||
+		!sw.StartedAt.Truncate(time.Second).Equal(sw.Started.Time) {
+		t.Fatalf("switchover instants %+v", sw)
+	}
 	eventually(t, "the request and the switchover's stages are counted", func() bool {
 		return testutil.ToFloat64(requests.WithLabelValues("Swap", "Done")) == swaps+1 && gauge(activeHost, "t-metrics", "db", "mx-b") == 1 &&
 			testutil.CollectAndCount(activeHost, "hamon_server_active_host") >= 1 && histogramCount(t, "PlannedSwap", "activation") > 0

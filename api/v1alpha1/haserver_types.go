@@ -645,6 +645,16 @@ type Switchover struct {
 	// +optional
 	Finished *metav1.Time `json:"finished,omitempty"`
 
+	// startedAt, fencedAt and finishedAt are started, fenced and finished to
+	// the microsecond: a switchover's stages last fractions of a second, and
+	// kubectl hamon show --history and the stage metrics measure them.
+	// +optional
+	StartedAt *metav1.MicroTime `json:"startedAt,omitempty"`
+	// +optional
+	FencedAt *metav1.MicroTime `json:"fencedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.MicroTime `json:"finishedAt,omitempty"`
+
 	// result is Succeeded or Failed once finished; empty while in progress.
 	// +optional
 	Result SwitchoverResult `json:"result,omitempty"`

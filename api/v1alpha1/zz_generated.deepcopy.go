@@ -753,6 +753,18 @@ func (in *Switchover) DeepCopyInto(out *Switchover) {
 		in, out := &in.Finished, &out.Finished
 		*out = (*in).DeepCopy()
 	}
+	if in.StartedAt != nil {
+		in, out := &in.StartedAt, &out.StartedAt
+		*out = (*in).DeepCopy()
+	}
+	if in.FencedAt != nil {
+		in, out := &in.FencedAt, &out.FencedAt
+		*out = (*in).DeepCopy()
+	}
+	if in.FinishedAt != nil {
+		in, out := &in.FinishedAt, &out.FinishedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Tried != nil {
 		in, out := &in.Tried, &out.Tried
 		*out = make([]string, len(*in))

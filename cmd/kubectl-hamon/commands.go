@@ -51,7 +51,7 @@ type options struct {
 	allNamespaces                      bool
 	name, node, group                  string
 	output, fail, file                 string
-	force, hosts, yes, watch           bool
+	force, hosts, yes, watch, history  bool
 	timeout                            time.Duration
 
 	// Where hamon runs: the namespace of its pods and of the agents'
@@ -165,19 +165,22 @@ func checkHamonNamespace(o *options) error {
 
 var commands = map[string]command{
 	"show": {
-		help: "kubectl hamon show [NAME] [-n NS | -A] [--hosts] [--watch] [-o json|yaml]\n" +
+		help: "kubectl hamon show [NAME] [-n NS | -A] [--hosts] [--history] [--watch] [-o json|yaml]\n" +
 			"\n" +
 			"Replaces HA Monitor's monshow: each server with its hosts, their roles and states,\n" +
 			"the reservation holder, the last switchover and the last request.\n" +
 			"--hosts shows the hosts as their node agents see them (HANode and Lease): alive,\n" +
 			"agent version, reservation key, fencing state, each shared disk with its paths,\n" +
 			"the registered keys and the holder, and the agents' reports; with NAME, only that\n" +
-			"server's hosts and disks. --watch redraws whenever something changes (Ctrl-C stops).\n" +
+			"server's hosts and disks. --history (with NAME) adds the failover timeline: each\n" +
+			"switchover the status keeps, with its stages and their durations (detection ->\n" +
+			"fencing -> activation). --watch redraws whenever something changes (Ctrl-C stops).\n" +
 			"-o json|yaml prints the objects (HAServers, or HANodes with --hosts).\n",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.allNamespaces, "A", false, "All namespaces.")
 			fs.BoolVar(&o.allNamespaces, "all-namespaces", false, "All namespaces.")
 			fs.BoolVar(&o.hosts, "hosts", false, "Show the hosts as their agents see them (HANode, Lease).")
+			fs.BoolVar(&o.history, "history", false, "With NAME: each switchover with its stages and their durations.")
 			fs.BoolVar(&o.watch, "watch", false, "Redraw whenever something changes, until Ctrl-C.")
 			fs.BoolVar(&o.watch, "w", false, "Short for --watch.")
 			fs.StringVar(&o.output, "o", "", "Output format: json or yaml (default: a table).")
@@ -189,6 +192,9 @@ var commands = map[string]command{
 			}
 			if o.allNamespaces && o.name != "" {
 				return fmt.Errorf("-A lists every namespace and NAME picks one server: give -n NS with %s instead of -A", o.name)
+			}
+			if o.history && (o.name == "" || o.hosts) {
+				return fmt.Errorf("--history shows one server's switchovers: give NAME, without --hosts")
 			}
 			return checkHamonNamespace(o)
 		},

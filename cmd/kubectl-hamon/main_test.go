@@ -445,6 +445,13 @@ func TestShow(t *testing.T) {
 	if code, out := plugin(t, "", "show", "-o", "xml"); code != exitUsage || !strings.Contains(out, "-o xml: want -o json or -o yaml") {
 		t.Fatalf("-o xml: %d\n%s", code, out)
 	}
+	code, out = plugin(t, "", "show", "shown", "--history")
+	if code != 0 || !strings.Contains(out, "default/shown has no switchover on record.") {
+		t.Fatalf("--history: %d\n%s", code, out)
+	}
+	if code, out := plugin(t, "", "show", "--history"); code != exitUsage || !strings.Contains(out, "--history shows one server's switchovers: give NAME") {
+		t.Fatalf("--history without NAME: %d\n%s", code, out)
+	}
 }
 
 func TestShowHosts(t *testing.T) {

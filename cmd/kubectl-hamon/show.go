@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -124,7 +126,79 @@ func (o *options) renderShow(d showData, st style) (string, error) {
 		return b.String(), nil
 	}
 	renderServers(&b, d.servers, st)
+	if o.history && server != nil {
+		renderHistory(&b, server, o.now())
+	}
 	return b.String(), nil
+}
+
+// renderHistory is the failover timeline of one server: each switchover
+// the status keeps (the newest last), then the one in progress, with its
+// stages: detection (started: the failure seen or the request accepted),
+// fencing (until the old host was known stopped or fenced), activation
+// (until the new host was Online).
+func renderHistory(w io.Writer, s *hav1alpha1.HAServer, now time.Time) {
+	sws := slices.Clone(s.Status.Switchovers)
+	if sw := s.Status.Switchover; sw != nil {
+		sws = append(sws, *sw)
+	}
+	fmt.Fprintln(w)
+	if len(sws) == 0 {
+		fmt.Fprintf(w, "%s has no switchover on record.\n", s.ReportKey())
+		return
+	}
+	fmt.Fprintf(w, "Switchovers of %s (the status keeps the last %d):\n", s.ReportKey(), len(s.Status.Switchovers))
+	t := &table{}
+	t.row("STARTED", "CAUSE", "FROM", "TO", "RESULT", "FENCING", "ACTIVATION", "TOTAL")
+	for _, sw := range sws {
+		started := instant(sw.StartedAt, sw.Started)
+		fenced := instant(sw.FencedAt, sw.Fenced)
+		finished := instant(sw.FinishedAt, sw.Finished)
+		result, running := string(sw.Result), sw.Result == ""
+		if running {
+			result = "in progress (" + orDash(string(sw.Stage)) + ")"
+			finished = time.Time{}
+		}
+		t.row(stamp(started), string(sw.Cause), orDash(sw.From), sw.To, result,
+			span(started, fenced, now, running), span(fenced, finished, now, running && !fenced.IsZero()),
+			span(started, finished, now, running))
+	}
+	t.write(w)
+	if len(sws) > 0 && sws[0].StartedAt == nil {
+		fmt.Fprintln(w, "(switchovers recorded before hamon kept microseconds are shown to the second)")
+	}
+}
+
+// instant is a switchover's instant, to the microsecond when recorded so.
+func instant(micro *metav1.MicroTime, second *metav1.Time) time.Time {
+	if micro != nil {
+		return micro.Time
+	}
+	if second != nil {
+		return second.Time
+	}
+	return time.Time{}
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
+}
+
+// span is the time from a to b: "-" when either is unknown, or, for a stage
+// still running, the time so far ("…").
+func span(a, b, now time.Time, running bool) string {
+	switch {
+	case a.IsZero():
+		return "-"
+	case b.IsZero() && running:
+		return now.Sub(a).Round(time.Millisecond).String() + "…"
+	case b.IsZero():
+		return "-"
+	}
+	return b.Sub(a).Round(time.Millisecond).String()
 }
 
 // printObjects prints objects as kubectl get -o json|yaml does: with their
@@ -327,8 +401,11 @@ func renderServers(w io.Writer, items []hav1alpha1.HAServer, st style) {
 // switchoverLine is one switchover in words.
 func switchoverLine(sw hav1alpha1.Switchover) string {
 	took := ""
-	if sw.Started != nil && sw.Finished != nil {
-		// The status keeps whole seconds.
+	switch {
+	case sw.StartedAt != nil && sw.FinishedAt != nil:
+		took = ", " + sw.FinishedAt.Sub(sw.StartedAt.Time).Round(time.Millisecond).String()
+	case sw.Started != nil && sw.Finished != nil:
+		// Recorded before hamon kept microseconds: whole seconds.
 		if d := sw.Finished.Sub(sw.Started.Time); d < time.Second {
 			took = ", under 1s"
 		} else {

@@ -161,8 +161,8 @@ func SwitchoverFromStatus(h hav1alpha1.Switchover) hotstandby.Switchover {
 	return hotstandby.Switchover{
 		From: h.From, To: h.To, Clearing: h.Clearing, Cause: hotstandby.Cause(h.Cause), Stage: hotstandby.Stage(h.Stage),
 		Planned: h.Planned, Forced: h.Forced, TargetWasRunning: h.TargetWasRunning, AwaitHostDown: h.AwaitHostDown,
-		Tried: h.Tried, Started: timeOf(h.Started), Fenced: timeOf(h.Fenced), Finished: timeOf(h.Finished),
-		Result: string(h.Result), RequestID: h.RequestID,
+		Tried: h.Tried, Started: preciseTime(h.StartedAt, h.Started), Fenced: preciseTime(h.FencedAt, h.Fenced),
+		Finished: preciseTime(h.FinishedAt, h.Finished), Result: string(h.Result), RequestID: h.RequestID,
 	}
 }
 
@@ -171,6 +171,7 @@ func switchoverToStatus(h hotstandby.Switchover) hav1alpha1.Switchover {
 		From: h.From, To: h.To, Clearing: h.Clearing, Cause: hav1alpha1.SwitchoverCause(h.Cause), Stage: hav1alpha1.SwitchoverStage(h.Stage),
 		Planned: h.Planned, Forced: h.Forced, TargetWasRunning: h.TargetWasRunning, AwaitHostDown: h.AwaitHostDown,
 		Tried: h.Tried, Started: metaTime(h.Started), Fenced: metaTime(h.Fenced), Finished: metaTime(h.Finished),
+		StartedAt: microTime(h.Started), FencedAt: microTime(h.Fenced), FinishedAt: microTime(h.Finished),
 		Result: hav1alpha1.SwitchoverResult(h.Result), RequestID: h.RequestID,
 	}
 }
@@ -180,6 +181,23 @@ func timeOf(t *metav1.Time) time.Time {
 		return time.Time{}
 	}
 	return t.Time
+}
+
+// preciseTime is the instant a switchover recorded to the microsecond, or
+// to the second in a status written before hamon kept microseconds.
+func preciseTime(micro *metav1.MicroTime, second *metav1.Time) time.Time {
+	if micro != nil {
+		return micro.Time
+	}
+	return timeOf(second)
+}
+
+func microTime(t time.Time) *metav1.MicroTime {
+	if t.IsZero() {
+		return nil
+	}
+	m := metav1.NewMicroTime(t.Truncate(time.Microsecond))
+	return &m
 }
 
 func metaTime(t time.Time) *metav1.Time {
