@@ -72,6 +72,11 @@ func TestMonitorMode_StartsOnPrimary_AbnormalExitSwitches(t *testing.T) {
 	if last.Cause != "ServerFailure" || last.From != "m-a" || last.To != "m-b" || last.Result != "Succeeded" {
 		t.Fatalf("switchover %+v", last)
 	}
+	// The detection stage: from the container's end (the kubelet's whole
+	// seconds) to the decision.
+	if last.FailedAt == nil || last.StartedAt == nil || last.StartedAt.Sub(last.FailedAt.Time) < 0 || last.StartedAt.Sub(last.FailedAt.Time) > 5*time.Second {
+		t.Fatalf("switchover instants: failed %v started %v", last.FailedAt, last.StartedAt)
+	}
 	f.waitEvent("db", "HAMN103-E")
 	f.waitEvent("db", "HAMN123-I")
 }

@@ -384,7 +384,7 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 		case v.alive && h.State == hotstandby.Fenced && v.bootID != "" && booted[h.Node] != "" && v.bootID != booted[h.Node]:
 			evs = append(evs, hotstandby.HostBack{Node: h.Node, Rebooted: true})
 		case !v.alive && h.Alive:
-			evs = append(evs, hotstandby.HostLost{Node: h.Node})
+			evs = append(evs, hotstandby.HostLost{Node: h.Node, LastRenewal: v.renewed})
 		}
 	}
 	stoppedByAgent := map[string]bool{}
@@ -413,7 +413,11 @@ func deriveEvents(s *hav1alpha1.HAServer, st *hotstandby.State, views map[string
 			evs = append(evs, hotstandby.ReservationCleared{By: h.Node, OK: a.Result == hav1alpha1.AnswerDone, Reason: a.Message})
 		}
 		if v.report.PatrolFailed && h.State == hotstandby.Online && v.pod != nil && v.report.PatrolPod == v.pod.Name {
-			evs = append(evs, hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol command failed: " + v.report.Message})
+			var at time.Time
+			if v.report.Time != nil {
+				at = v.report.Time.Time
+			}
+			evs = append(evs, hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol command failed: " + v.report.Message, At: at})
 		}
 	}
 	for _, h := range st.Hosts {
@@ -490,7 +494,11 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 		// A pod that was being deleted (by hamon to stop it, or by a
 		// person: a forced termination, Table 4-3 #1) ended normally,
 		// whatever its exit code after SIGTERM.
-		return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: normal || p.DeletionTimestamp != nil}}
+		var at time.Time
+		if cs != nil && cs.State.Terminated != nil {
+			at = cs.State.Terminated.FinishedAt.Time // whole seconds
+		}
+		return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: normal || p.DeletionTimestamp != nil, At: at}}
 	}
 	if p.DeletionTimestamp != nil {
 		return nil // on its way out: only its end is news
@@ -511,7 +519,7 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 		// A failure left alone (no standby then) is over: healthy again.
 		return []hotstandby.Event{hotstandby.ServerStarted{Node: h.Node}}
 	case !ready && h.State == hotstandby.Online && s.Spec.Patrol != nil && cs != nil && cs.State.Running != nil:
-		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed"}}
+		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed", At: readySince(p)}}
 	}
 	return nil
 }
@@ -557,6 +565,17 @@ func podExited(p *corev1.Pod, cs *corev1.ContainerStatus) (exited, normal bool) 
 		return true, false
 	}
 	return false, false
+}
+
+// readySince is when the pod's Ready condition last changed (whole
+// seconds), zero when it has none.
+func readySince(p *corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
 }
 
 func podReady(p *corev1.Pod) bool {

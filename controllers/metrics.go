@@ -49,8 +49,9 @@ var (
 		Help: "Operator requests answered, by action (Swap, StopStandby, End, Begin, Act, ClearReservation) and outcome (Done, Refused, Failed).",
 	}, []string{"action", "outcome"})
 	stageSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "hamon_switchover_stage_duration_seconds",
-		Help:    "Stages of finished switchovers: fencing (detection to the old host known stopped or fenced), activation (then to Online).",
+		Name: "hamon_switchover_stage_duration_seconds",
+		Help: "Stages of finished switchovers: detection (the failure, as its source tells, to its detection), " +
+			"fencing (to the old host known stopped or fenced), activation (then to Online).",
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300},
 	}, []string{"cause", "stage"})
 	leaseSightings = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -106,6 +107,9 @@ func observeMetrics(s *hav1alpha1.HAServer, prev, st *hotstandby.State, cmds []h
 		switchovers.WithLabelValues(string(sw.Cause), sw.Result).Inc()
 		if sw.Result == hotstandby.ResultSucceeded {
 			switchoverSeconds.WithLabelValues(string(sw.Cause)).Observe(sw.Finished.Sub(sw.Started).Seconds())
+			if !sw.FailedAt.IsZero() {
+				stageSeconds.WithLabelValues(string(sw.Cause), "detection").Observe(sw.Started.Sub(sw.FailedAt).Seconds())
+			}
 			if !sw.Fenced.IsZero() {
 				stageSeconds.WithLabelValues(string(sw.Cause), "fencing").Observe(sw.Fenced.Sub(sw.Started).Seconds())
 				stageSeconds.WithLabelValues(string(sw.Cause), "activation").Observe(sw.Finished.Sub(sw.Fenced).Seconds())

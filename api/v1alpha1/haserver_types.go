@@ -645,6 +645,13 @@ type Switchover struct {
 	// +optional
 	Finished *metav1.Time `json:"finished,omitempty"`
 
+	// failedAt is when the failure that started it happened, as its source
+	// tells: the container's end (whole seconds), the host's last Lease
+	// renewal (the host's clock), the patrol's failure. From failedAt to
+	// startedAt is the detection stage. Empty for a request, or unknown.
+	// +optional
+	FailedAt *metav1.MicroTime `json:"failedAt,omitempty"`
+
 	// startedAt, fencedAt and finishedAt are started, fenced and finished to
 	// the microsecond: a switchover's stages last fractions of a second, and
 	// kubectl hamon show --history and the stage metrics measure them.

@@ -753,6 +753,10 @@ func (in *Switchover) DeepCopyInto(out *Switchover) {
 		in, out := &in.Finished, &out.Finished
 		*out = (*in).DeepCopy()
 	}
+	if in.FailedAt != nil {
+		in, out := &in.FailedAt, &out.FailedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.StartedAt != nil {
 		in, out := &in.StartedAt, &out.StartedAt
 		*out = (*in).DeepCopy()

@@ -173,8 +173,8 @@ var commands = map[string]command{
 			"agent version, reservation key, fencing state, each shared disk with its paths,\n" +
 			"the registered keys and the holder, and the agents' reports; with NAME, only that\n" +
 			"server's hosts and disks. --history (with NAME) adds the failover timeline: each\n" +
-			"switchover the status keeps, with its stages and their durations (detection ->\n" +
-			"fencing -> activation). --watch redraws whenever something changes (Ctrl-C stops).\n" +
+			"switchover the status keeps, with its stages and their durations (detection,\n" +
+			"fencing, activation). --watch redraws whenever something changes (Ctrl-C stops).\n" +
 			"-o json|yaml prints the objects (HAServers, or HANodes with --hosts).\n",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.allNamespaces, "A", false, "All namespaces.")

@@ -391,7 +391,7 @@ func micro(d time.Duration) *metav1.MicroTime { t := metav1.NewMicroTime(t0.Add(
 func TestRenderHistoryGolden(t *testing.T) {
 	s := fixtureServers()[0]
 	s.Status.Switchovers = append(s.Status.Switchovers, hav1alpha1.Switchover{Cause: "ServerFailure", From: "node-a", To: "node-b",
-		Started: at(-time.Minute), StartedAt: micro(-time.Minute), Fenced: at(-time.Minute), FencedAt: micro(-time.Minute + 80*time.Millisecond),
+		FailedAt: micro(-time.Minute - 1200*time.Millisecond), Started: at(-time.Minute), StartedAt: micro(-time.Minute), Fenced: at(-time.Minute), FencedAt: micro(-time.Minute + 80*time.Millisecond),
 		Finished: at(-time.Minute), FinishedAt: micro(-time.Minute + 312*time.Millisecond), Result: "Succeeded"})
 	s.Status.Switchover = &hav1alpha1.Switchover{Cause: "PlannedSwap", From: "node-b", To: "node-a", Stage: "Reserving",
 		Started: at(-2 * time.Second), StartedAt: micro(-2 * time.Second), Fenced: at(-time.Second), FencedAt: micro(-1500 * time.Millisecond)}
@@ -399,10 +399,10 @@ func TestRenderHistoryGolden(t *testing.T) {
 	renderHistory(&b, &s, t0)
 	want := "\n" +
 		"Switchovers of default/db (the status keeps the last 2):\n" +
-		"STARTED                  CAUSE          FROM    TO      RESULT                   FENCING  ACTIVATION  TOTAL\n" +
-		"2026-01-02 02:04:05.000  HostFailure    node-c  node-a  Succeeded                -        -           4s\n" +
-		"2026-01-02 03:03:05.000  ServerFailure  node-a  node-b  Succeeded                80ms     232ms       312ms\n" +
-		"2026-01-02 03:04:03.000  PlannedSwap    node-b  node-a  in progress (Reserving)  500ms    1.5s…       2s…\n" +
+		"STARTED                  CAUSE          FROM    TO      RESULT                   DETECTION  FENCING  ACTIVATION  TOTAL\n" +
+		"2026-01-02 02:04:05.000  HostFailure    node-c  node-a  Succeeded                -          -        -           4s\n" +
+		"2026-01-02 03:03:05.000  ServerFailure  node-a  node-b  Succeeded                1.2s       80ms     232ms       312ms\n" +
+		"2026-01-02 03:04:03.000  PlannedSwap    node-b  node-a  in progress (Reserving)  -          500ms    1.5s…       2s…\n" +
 		"(switchovers recorded before hamon kept microseconds are shown to the second)\n"
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)

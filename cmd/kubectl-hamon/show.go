@@ -134,9 +134,10 @@ func (o *options) renderShow(d showData, st style) (string, error) {
 
 // renderHistory is the failover timeline of one server: each switchover
 // the status keeps (the newest last), then the one in progress, with its
-// stages: detection (started: the failure seen or the request accepted),
-// fencing (until the old host was known stopped or fenced), activation
-// (until the new host was Online).
+// stages: detection (from the failure, as its source tells, to its
+// detection: started), fencing (until the old host was known stopped or
+// fenced), activation (until the new host was Online). TOTAL counts from
+// the detection.
 func renderHistory(w io.Writer, s *hav1alpha1.HAServer, now time.Time) {
 	sws := slices.Clone(s.Status.Switchovers)
 	if sw := s.Status.Switchover; sw != nil {
@@ -149,8 +150,9 @@ func renderHistory(w io.Writer, s *hav1alpha1.HAServer, now time.Time) {
 	}
 	fmt.Fprintf(w, "Switchovers of %s (the status keeps the last %d):\n", s.ReportKey(), len(s.Status.Switchovers))
 	t := &table{}
-	t.row("STARTED", "CAUSE", "FROM", "TO", "RESULT", "FENCING", "ACTIVATION", "TOTAL")
+	t.row("STARTED", "CAUSE", "FROM", "TO", "RESULT", "DETECTION", "FENCING", "ACTIVATION", "TOTAL")
 	for _, sw := range sws {
+		failed := instant(sw.FailedAt, nil)
 		started := instant(sw.StartedAt, sw.Started)
 		fenced := instant(sw.FencedAt, sw.Fenced)
 		finished := instant(sw.FinishedAt, sw.Finished)
@@ -159,7 +161,7 @@ func renderHistory(w io.Writer, s *hav1alpha1.HAServer, now time.Time) {
 			result = "in progress (" + orDash(string(sw.Stage)) + ")"
 			finished = time.Time{}
 		}
-		t.row(stamp(started), string(sw.Cause), orDash(sw.From), sw.To, result,
+		t.row(stamp(started), string(sw.Cause), orDash(sw.From), sw.To, result, span(failed, started, now, false),
 			span(started, fenced, now, running), span(fenced, finished, now, running && !fenced.IsZero()),
 			span(started, finished, now, running))
 	}

@@ -1,6 +1,9 @@
 package hotstandby
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Event is something observed that the machine reacts to. The controller
 // turns what it sees in the API (pod status, Leases, agent reports, the
@@ -20,6 +23,8 @@ type ServerStarted struct{ Node string }
 type ServerExited struct {
 	Node   string
 	Normal bool
+	// At is when it ended, as the container runtime tells (zero: unknown).
+	At time.Time
 }
 
 // StoppedByAgent: the node agent of Node stopped the server there on its
@@ -45,10 +50,16 @@ type StartFailed struct {
 type PatrolFailed struct {
 	Node   string
 	Reason string
+	// At is when the patrol failed, as its source tells (zero: unknown).
+	At time.Time
 }
 
 // HostLost: Node's agent stopped renewing its Lease (host failure).
-type HostLost struct{ Node string }
+// LastRenewal is its last renewal seen (zero: unknown).
+type HostLost struct {
+	Node        string
+	LastRenewal time.Time
+}
 
 // HostBack: Node's agent renews its Lease again. Rebooted says the host has
 // rebooted since it was lost (a new boot ID) and was admitted back.

@@ -35,6 +35,17 @@ func New(cfg Config, now time.Time) *State {
 // node), so the controller may feed it whatever it observes, repeatedly.
 func Step(cfg Config, st *State, ev Event, now time.Time) (*State, []Command) {
 	s := &step{cfg: cfg, t: cfg.Timing.withDefaults(), st: st.Clone(), now: now}
+	switch e := ev.(type) {
+	case ServerExited:
+		s.failedAt = e.At
+	case PatrolFailed:
+		s.failedAt = e.At
+	case HostLost:
+		s.failedAt = e.LastRenewal
+	}
+	if s.failedAt.After(now) {
+		s.failedAt = time.Time{} // another clock, ahead of this one: no measure
+	}
 	s.reconcileHosts()
 	s.apply(ev)
 	s.settle()
@@ -60,6 +71,9 @@ type step struct {
 	st  *State
 	now time.Time
 	out []Command
+	// failedAt is when the failure the event reports happened (zero: none
+	// or unknown): a switchover it begins records it.
+	failedAt time.Time
 }
 
 func (s *step) emit(c Command) { s.out = append(s.out, c) }

@@ -30,6 +30,9 @@ func (s *step) begin(from, to string, cause Cause, planned, forced bool, request
 		return
 	}
 	sw := &Switchover{From: from, To: to, Cause: cause, Planned: planned, Forced: forced, Started: s.now, RequestID: requestID}
+	if isFailureCause(cause) {
+		sw.FailedAt = s.failedAt
+	}
 	s.st.Switch = sw
 	target := s.st.Host(to)
 	sw.TargetWasRunning = s.cfg.Mode == ModeServer && target.State == Standby && target.Running

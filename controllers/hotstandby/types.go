@@ -312,7 +312,12 @@ type Switchover struct {
 	// (a forced fence of a live host without shared disks).
 	AwaitHostDown bool
 	// Tried lists targets that failed to start in this switchover.
-	Tried    []string
+	Tried []string
+	// FailedAt is when the failure that started it happened, as its source
+	// tells (the container's end, the host's last Lease renewal, the
+	// patrol's failure); zero for a request, or when unknown. Started -
+	// FailedAt is the detection stage.
+	FailedAt time.Time
 	Started  time.Time
 	Fenced   time.Time
 	Finished time.Time

@@ -161,7 +161,8 @@ func SwitchoverFromStatus(h hav1alpha1.Switchover) hotstandby.Switchover {
 	return hotstandby.Switchover{
 		From: h.From, To: h.To, Clearing: h.Clearing, Cause: hotstandby.Cause(h.Cause), Stage: hotstandby.Stage(h.Stage),
 		Planned: h.Planned, Forced: h.Forced, TargetWasRunning: h.TargetWasRunning, AwaitHostDown: h.AwaitHostDown,
-		Tried: h.Tried, Started: preciseTime(h.StartedAt, h.Started), Fenced: preciseTime(h.FencedAt, h.Fenced),
+		Tried: h.Tried, FailedAt: preciseTime(h.FailedAt, nil), Started: preciseTime(h.StartedAt, h.Started),
+		Fenced:   preciseTime(h.FencedAt, h.Fenced),
 		Finished: preciseTime(h.FinishedAt, h.Finished), Result: string(h.Result), RequestID: h.RequestID,
 	}
 }
@@ -171,7 +172,7 @@ func switchoverToStatus(h hotstandby.Switchover) hav1alpha1.Switchover {
 		From: h.From, To: h.To, Clearing: h.Clearing, Cause: hav1alpha1.SwitchoverCause(h.Cause), Stage: hav1alpha1.SwitchoverStage(h.Stage),
 		Planned: h.Planned, Forced: h.Forced, TargetWasRunning: h.TargetWasRunning, AwaitHostDown: h.AwaitHostDown,
 		Tried: h.Tried, Started: metaTime(h.Started), Fenced: metaTime(h.Fenced), Finished: metaTime(h.Finished),
-		StartedAt: microTime(h.Started), FencedAt: microTime(h.Fenced), FinishedAt: microTime(h.Finished),
+		FailedAt: microTime(h.FailedAt), StartedAt: microTime(h.Started), FencedAt: microTime(h.Fenced), FinishedAt: microTime(h.Finished),
 		Result: hav1alpha1.SwitchoverResult(h.Result), RequestID: h.RequestID,
 	}
 }
