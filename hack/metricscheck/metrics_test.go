@@ -1,11 +1,14 @@
-//go:build e2e
-
-package e2e
+// Package metricscheck scrapes hamon's processes as Prometheus would: the
+// controller and the node agents run as processes (hack/simcluster) against
+// a real kube-apiserver, with simulated hosts, and their /metrics pages must
+// hold every metric of issue 21 with its labels. Part of make test.
+package metricscheck
 
 import (
 	"bufio"
 	"context"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -15,28 +18,50 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hav1alpha1 "github.com/hamon-ha/hamon/api/v1alpha1"
 	"github.com/hamon-ha/hamon/hack/simcluster"
 	"github.com/hamon-ha/hamon/hack/testenv"
 )
 
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env, nil) }
+
 // The controller and the node agents, running as processes, serve every
 // metric of issue 21 with its labels: a server with a shared disk and a
 // resident patrolCommand Online on host 0, its standby on host 1, scraped
 // over HTTP as Prometheus would.
 func TestMetrics_ScrapedFromTheControllerAndTheAgents(t *testing.T) {
-	w := &world{t: t, sc: simcluster.Start(t, env, simcluster.FastTiming), ns: "e2e-metrics"}
-	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}}); err != nil {
+	ctx := context.Background()
+	sc := simcluster.Start(t, env, simcluster.FastTiming)
+	const ns = "metrics"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	w.sc.Metrics = true
-	w.sc.StartController()
-	for i := range 2 {
-		w.sc.StartHost(w.node(i))
+	sc.Metrics = true
+	sc.StartController()
+	nodes := []string{"mc-a", "mc-b"}
+	for _, n := range nodes {
+		sc.StartHost(n)
 	}
-	w.server(func(s *hav1alpha1.HAServerSpec) { s.PatrolCommand = []string{"/bin/sleep", "3600"} })
-	w.waitOnline(w.node(0), 60*time.Second)
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns}}
+	s.Spec.Mode = hav1alpha1.ModeServer
+	s.Spec.Hosts = []hav1alpha1.HostSpec{{Node: nodes[0]}, {Node: nodes[1]}}
+	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
+	s.Spec.PatrolCommand = []string{"/bin/sleep", "3600"}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "demo-server",
+		Command: []string{filepath.Join(sc.Bin, "demo-server"), "--disk=mpatha"},
+		Env:     []corev1.EnvVar{{Name: "HAMON_SIM_DISK_ROOT", Value: sc.DiskRoot()}}}}
+	if err := env.Client.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "db Online on "+nodes[0], func() bool {
+		var cur hav1alpha1.HAServer
+		return env.Client.Get(ctx, client.ObjectKeyFromObject(s), &cur) == nil &&
+			cur.Status.Phase == hav1alpha1.PhaseOnline && cur.Status.ActiveNode == nodes[0]
+	})
 
 	want := map[string]map[string][]string{
 		"manager": {
@@ -53,7 +78,7 @@ func TestMetrics_ScrapedFromTheControllerAndTheAgents(t *testing.T) {
 			"hamon_lease_sightings_total":                    {"node"},
 			"hamon_lease_last_sighting_timestamp_seconds":    {"node"},
 		},
-		w.node(0) + "-agent": {
+		nodes[0] + "-agent": {
 			"hamon_agent_lease_renew_duration_seconds_bucket": {"le", "node"},
 			"hamon_agent_lease_renew_failures_total":          {"node"},
 			"hamon_agent_lease_last_renew_timestamp_seconds":  {"node"},
@@ -68,7 +93,7 @@ func TestMetrics_ScrapedFromTheControllerAndTheAgents(t *testing.T) {
 		},
 	}
 	for process, metrics := range want {
-		addr := w.sc.MetricsAddress(process)
+		addr := sc.MetricsAddress(process)
 		if addr == "" {
 			t.Fatalf("%s serves no metrics", process)
 		}
@@ -88,7 +113,7 @@ func TestMetrics_ScrapedFromTheControllerAndTheAgents(t *testing.T) {
 		}
 	}
 	// The switchover's stages were measured for the first activation.
-	got := scrape(t, w.sc.MetricsAddress("manager"))
+	got := scrape(t, sc.MetricsAddress("manager"))
 	if len(got["hamon_switchover_stage_duration_seconds_count"]) == 0 {
 		t.Fatal("no switchover stage was measured")
 	}
