@@ -75,11 +75,7 @@ func TestGroup_StartRetriesCanceledOnlyByALaterSwitchover(t *testing.T) {
 	f := newFakeCluster(t, "t-grr", "gr-a", "gr-b", "gr-c")
 	f.newGroup("g", hav1alpha1.HAServerGroupSpec{})
 	f.newServer("db", inGroup("g", true), "gr-a", "gr-b")
-	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) {
-		inGroup("g", true)(s)
-		s.SwitchError = hav1alpha1.SwitchErrorRetry
-		s.SwitchRetry = ptr(int32(100))
-	}, "gr-a", "gr-c")
+	f.newServer("tp", both(inGroup("g", true), withStartRetries), "gr-a", "gr-c")
 	f.waitActive("db", "gr-a")
 	f.waitActive("tp", "gr-a")
 	f.failStarts("gr-c", "CreateContainerError")
@@ -190,6 +186,12 @@ func (f *fakeCluster) eventNotes(name, id string) string {
 	return strings.Join(out, "\n")
 }
 
+// withStartRetries makes a failed start retried (switch_error Retry) many times.
+func withStartRetries(s *hav1alpha1.HAServerSpec) {
+	s.SwitchError = hav1alpha1.SwitchErrorRetry
+	s.SwitchRetry = ptr(int32(100))
+}
+
 func withUnitServers(kinds ...hav1alpha1.UnitServer) func(*hav1alpha1.HAServerSpec) {
 	return func(s *hav1alpha1.HAServerSpec) { s.Group.UnitServers = kinds }
 }
@@ -270,11 +272,7 @@ func TestHiRDB2679_MemberInStartRetries_CountsAsStopped(t *testing.T) {
 	f := newFakeCluster(t, "t-hsr", "hs-a", "hs-b", "hs-c")
 	f.newGroup("g", hav1alpha1.HAServerGroupSpec{Manager: "mgr"})
 	f.newServer("mgr", inGroup("g", true), "hs-a", "hs-b")
-	f.newServer("tp", func(s *hav1alpha1.HAServerSpec) {
-		inGroup("g", true)(s)
-		s.SwitchError = hav1alpha1.SwitchErrorRetry
-		s.SwitchRetry = ptr(int32(100))
-	}, "hs-a", "hs-c")
+	f.newServer("tp", both(inGroup("g", true), withStartRetries), "hs-a", "hs-c")
 	f.waitActive("mgr", "hs-a")
 	f.waitActive("tp", "hs-a")
 	f.failStarts("hs-c", "CreateContainerError")
