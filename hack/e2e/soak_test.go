@@ -156,8 +156,11 @@ func (w *world) soakServer(s soakServer) {
 	mutate := func(spec *hav1alpha1.HAServerSpec) {
 		spec.Mode = s.mode
 		if s.mode == hav1alpha1.ModeMonitor {
-			// Monitor mode: the patrol is what notices a crash.
+			// Monitor mode: the patrol is what notices a crash; the
+			// termCommand runs, in a pod of its own, after one
+			// (Table 4-4 #1) before the standby starts.
 			spec.Patrol = &hav1alpha1.PatrolSpec{Command: []string{"/bin/true"}, Interval: "1s", Timeout: "500ms"}
+			spec.TermCommand = []string{"/bin/true"}
 		}
 	}
 	if s.disk != "" {
