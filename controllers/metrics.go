@@ -116,11 +116,20 @@ func observeMetrics(s *hav1alpha1.HAServer, prev, st *hotstandby.State, cmds []h
 			}
 		}
 	}
-	activeHost.DeletePartialMatch(prometheus.Labels{"namespace": s.Namespace, "name": s.Name})
+	// Only the series that changed since the last stored decision (prev)
+	// are removed: a scan of every series at each reconcile would cost as
+	// much as the servers times their hosts.
+	if n := prev.ActiveNode(); n != "" && n != st.ActiveNode() {
+		activeHost.DeleteLabelValues(s.Namespace, s.Name, n)
+	}
 	if n := st.ActiveNode(); n != "" {
 		activeHost.WithLabelValues(s.Namespace, s.Name, n).Set(1)
 	}
-	hostStateGauge.DeletePartialMatch(prometheus.Labels{"namespace": s.Namespace, "name": s.Name})
+	for _, h := range prev.Hosts {
+		if now := st.Host(h.Node); now == nil || now.State != h.State {
+			hostStateGauge.DeleteLabelValues(s.Namespace, s.Name, h.Node, string(h.State))
+		}
+	}
 	var waiting time.Time
 	for _, h := range st.Hosts {
 		hostStateGauge.WithLabelValues(s.Namespace, s.Name, h.Node, string(h.State)).Set(1)

@@ -69,6 +69,13 @@ func TestMetrics_ServerSeriesFollowTheServer(t *testing.T) {
 		return testutil.ToFloat64(requests.WithLabelValues("Swap", "Done")) == swaps+1 && gauge(activeHost, "t-metrics", "db", "mx-b") == 1 &&
 			testutil.CollectAndCount(activeHost, "hamon_server_active_host") >= 1 && histogramCount(t, "PlannedSwap", "activation") > 0
 	})
+	// The old active host's series went, and each host has one state.
+	if n := countSeries(t, activeHost, "t-metrics"); n != 1 {
+		t.Fatalf("%d active-host series of db, want 1", n)
+	}
+	if n := countSeries(t, hostStateGauge, "t-metrics"); n != 2 {
+		t.Fatalf("%d host-state series of db, want one per host", n)
+	}
 	if testutil.ToFloat64(leaseSightings.WithLabelValues("mx-a")) == 0 {
 		t.Fatal("no Lease renewal of mx-a was counted")
 	}
