@@ -175,6 +175,14 @@ func (ls *leaseSight) seenAt(l *coordinationv1.Lease) time.Time {
 	return ls.peek(l, ls.clock.Now()).at
 }
 
+// NeedLeaderElection is false: every replica keeps its sight, so that one
+// that comes to lead after the leader died with its host already knows
+// when that host last renewed (it does not give every host a fresh lease
+// from the moment it leads). A replica that does not lead only watches
+// and lists; what it tells of expired Leases waits in its work queue until
+// it leads.
+func (ls *leaseSight) NeedLeaderElection() bool { return false }
+
 // Start probes the API server whenever no renewal has come for a while,
 // and tells expired of each Lease that runs out: it is a manager Runnable.
 // At rest, renewals keep coming and it sends the API server nothing.

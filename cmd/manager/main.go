@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -26,17 +28,30 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, agentNS, leaderNS string
-		allowedDisks                              string
+		allowedDisks, pprofAddr                   string
 		leaderElect                               bool
 		qps                                       float64
 		burst                                     int
 		timing                                    = hotstandby.DefaultTiming()
-		watchdogTimeout                           time.Duration
+		watchdogTimeout, hostLease                time.Duration
+		leader                                    leaderTiming
+		concurrency                               int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 to disable).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints, for profiling (0: none).")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's).")
+	flag.DurationVar(&hostLease, "host-lease-duration", 10*time.Second,
+		"The node agents' Lease duration (their --lease-duration): the leader election's timing is derived from it.")
+	flag.DurationVar(&leader.LeaseDuration, "leader-elect-lease-duration", 0,
+		"How long a replica waits after the leader last renewed before it leads (default 0.8 × --host-lease-duration).")
+	flag.DurationVar(&leader.RenewDeadline, "leader-elect-renew-deadline", 0,
+		"How long the leader tries to renew before it stops leading (default 0.6 × --host-lease-duration).")
+	flag.DurationVar(&leader.RetryPeriod, "leader-elect-retry-period", 0,
+		"How often the leader renews and the other replicas look (default 0.1 × --host-lease-duration).")
+	flag.IntVar(&concurrency, "concurrent-reconciles", 16,
+		"HAServers reconciled at once: a lost host's servers switch over side by side, not one after another.")
 	flag.StringVar(&agentNS, "agent-namespace", hav1alpha1.DefaultAgentNamespace, "Namespace of the node agents' Leases.")
 	flag.StringVar(&allowedDisks, "allowed-disks", "",
 		"Shared disks each namespace may name, as NAMESPACE=PATTERN,... (NAMESPACE * is every namespace; PATTERN a shell pattern "+
@@ -79,6 +94,24 @@ func main() {
 			"might not be reset before a second copy starts; raise it, or leave it unset", timing.SelfFenceWait, msgWait), "Timing")
 		os.Exit(2)
 	}
+	derived := deriveLeaderTiming(hostLease)
+	if leader.LeaseDuration == 0 {
+		leader.LeaseDuration = derived.LeaseDuration
+	}
+	if leader.RenewDeadline == 0 {
+		leader.RenewDeadline = derived.RenewDeadline
+	}
+	if leader.RetryPeriod == 0 {
+		leader.RetryPeriod = derived.RetryPeriod
+	}
+	if err := leader.validate(); err != nil {
+		ctrl.Log.Error(err, "Leader election timing")
+		os.Exit(2)
+	}
+	if concurrency < 1 {
+		ctrl.Log.Error(fmt.Errorf("--concurrent-reconciles %d must be at least 1", concurrency), "Flags")
+		os.Exit(2)
+	}
 	disks, err := hav1alpha1.ParseDiskAllowList(allowedDisks)
 	if err != nil {
 		ctrl.Log.Error(err, "--allowed-disks")
@@ -90,15 +123,28 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
-	if err := run(cfg, metricsAddr, probeAddr, agentNS, leaderNS, leaderElect, timing, msgWait, disks); err != nil {
+	o := options{pprofAddr: pprofAddr, metricsAddr: metricsAddr, probeAddr: probeAddr, agentNS: agentNS, leaderNS: leaderNS,
+		leaderElect: leaderElect,
+		leader:      leader, concurrency: concurrency, timing: timing, msgWait: msgWait, disks: disks}
+	if err := run(cfg, o); err != nil {
 		ctrl.Log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, leaderElect bool, timing hotstandby.Timing,
-	msgWait time.Duration,
-	disks hav1alpha1.DiskAllowList) error {
+// options are the manager's settings, from its flags.
+type options struct {
+	metricsAddr, probeAddr, agentNS, leaderNS string
+	pprofAddr                                 string
+	leaderElect                               bool
+	leader                                    leaderTiming
+	concurrency                               int
+	timing                                    hotstandby.Timing
+	msgWait                                   time.Duration
+	disks                                     hav1alpha1.DiskAllowList
+}
+
+func run(cfg *rest.Config, o options) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -106,18 +152,32 @@ func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, lea
 	if err := hav1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	cacheOpts, err := controllers.CacheOptions(agentNS)
+	cacheOpts, err := controllers.CacheOptions(o.agentNS)
 	if err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          leaderElect,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
+		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "hamon-controller.ha.hamon.io",
-		LeaderElectionNamespace: leaderNS,
-		Cache:                   cacheOpts,
+		LeaderElectionNamespace: o.leaderNS,
+		LeaseDuration:           &o.leader.LeaseDuration,
+		RenewDeadline:           &o.leader.RenewDeadline,
+		RetryPeriod:             &o.leader.RetryPeriod,
+		// A leader that stops (a rolling update) hands over at once: safety
+		// never rests on its tenure (see leaderTiming).
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOpts,
+		Controller: config.Controller{
+			MaxConcurrentReconciles: o.concurrency,
+			// The replicas that do not lead watch as the leader does: a new
+			// leader's caches are full and its sightings of the agents'
+			// renewals old enough to know which host stopped renewing.
+			EnableWarmup: ptr.To(true),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -126,10 +186,10 @@ func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, lea
 		Client:         mgr.GetClient(),
 		Recorder:       mgr.GetEventRecorder("hamon-controller"),
 		Clock:          hotstandby.RealClock{},
-		Timing:         timing,
-		MsgWait:        msgWait,
-		AgentNamespace: agentNS,
-		AllowedDisks:   &disks,
+		Timing:         o.timing,
+		MsgWait:        o.msgWait,
+		AgentNamespace: o.agentNS,
+		AllowedDisks:   &o.disks,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAServer controller: %w", err)
@@ -143,6 +203,7 @@ func run(cfg *rest.Config, metricsAddr, probeAddr, agentNS, leaderNS string, lea
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting the hamon controller", "agentNamespace", agentNS, "leaderElection", leaderElect, "allowedDisks", disks.String())
+	ctrl.Log.Info("Starting the hamon controller", "agentNamespace", o.agentNS, "leaderElection", o.leaderElect,
+		"leaderLease", o.leader.LeaseDuration, "concurrentReconciles", o.concurrency, "allowedDisks", o.disks.String())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

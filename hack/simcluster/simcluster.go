@@ -461,14 +461,59 @@ func (c *Cluster) MetricsAddress(name string) string {
 // StartController starts cmd/manager.
 func (c *Cluster) StartController(args ...string) {
 	c.tb.Helper()
-	argv := []string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=" + c.metricsAddress("manager"), "--health-probe-bind-address=0",
+	c.start("manager", c.controllerArgv("manager", args)...)
+}
+
+func (c *Cluster) controllerArgv(name string, args []string) []string {
+	argv := []string{filepath.Join(c.Bin, "manager"), "--metrics-bind-address=" + c.metricsAddress(name), "--health-probe-bind-address=0",
 		"--watchdog-timeout=" + c.Timing.Watchdog.String(), "--primary-wait=" + c.Timing.PrimaryWait.String(),
-		"--allowed-disks=*=/dev/mapper/*"}
+		"--host-lease-duration=" + c.Timing.LeaseDuration.String(), "--allowed-disks=*=/dev/mapper/*"}
 	if c.Timing.SelfFenceWait > 0 {
 		argv = append(argv, "--self-fence-wait="+c.Timing.SelfFenceWait.String())
 	}
-	argv = append(argv, args...)
-	c.start("manager", argv...)
+	return append(argv, args...)
+}
+
+// StartControllerOn starts a replica of cmd/manager, with leader election,
+// as a process of node's: it reaches the API server through the host's
+// link (a partition of the host cuts it off too) and dies with the host
+// (HostDown). It is named <node>-manager.
+func (c *Cluster) StartControllerOn(node string, args ...string) {
+	c.tb.Helper()
+	name := node + "-manager"
+	// A new log: Leader reads it for this incarnation's acquisition.
+	log := filepath.Join(c.Dir, "logs", name+".log")
+	if _, err := os.Stat(log); err == nil {
+		_ = os.Rename(log, filepath.Join(c.Dir, "logs", fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano())))
+	}
+	argv := c.controllerArgv(name, append([]string{"--leader-elect", "--leader-election-namespace=" + c.Namespace}, args...))
+	c.startWith(name, c.hostKubeconfig(node), argv...)
+}
+
+// Leader is the name of the running controller replica that leads, ""
+// if none does: the one that logged it acquired the leader Lease (a
+// replica that loses it exits, as controller-runtime's manager does).
+func (c *Cluster) Leader() string {
+	c.mu.Lock()
+	running := map[string]bool{}
+	for n, cmd := range c.procs {
+		select {
+		case <-c.exited[cmd]:
+		default:
+			running[n] = n == "manager" || strings.HasSuffix(n, "-manager")
+		}
+	}
+	c.mu.Unlock()
+	for n, manager := range running {
+		if !manager {
+			continue
+		}
+		if data, err := os.ReadFile(filepath.Join(c.Dir, "logs", n+".log")); err == nil &&
+			strings.Contains(strings.ToLower(string(data)), "successfully acquired lease") {
+			return n
+		}
+	}
+	return ""
 }
 
 // HostDir is a simulated host's state directory (pid, role files, CRI socket).
@@ -576,6 +621,7 @@ func (c *Cluster) KillServer(node, ns, pod string, sig syscall.Signal) {
 func (c *Cluster) HostDown(node string) {
 	c.tb.Helper()
 	c.Kill(node + "-agent")
+	c.Kill(node + "-manager")
 	c.Kill(node + "-host")
 	pids, _ := filepath.Glob(filepath.Join(c.HostDir(node), "*.pid"))
 	for _, f := range pids {
