@@ -148,3 +148,21 @@ func TestNoStatusWriteAtRest(t *testing.T) {
 		}
 	}
 }
+
+// A status that differs from the stored one only where the API keeps no
+// trace (a time's nanoseconds) is the stored one: no patch is sent for it.
+func TestSameStored_NanosecondsAreNoChange(t *testing.T) {
+	at := time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)
+	a := &hav1alpha1.HAServerStatus{Phase: hav1alpha1.PhaseOnline, Hosts: []hav1alpha1.HostStatus{{Node: "n1", Since: ptrTime(at)}}}
+	b := a.DeepCopy()
+	b.Hosts[0].Since = ptrTime(at.Add(123 * time.Nanosecond))
+	if !sameStored(a, b) {
+		t.Fatal("a status that differs in nanoseconds only counts as a change")
+	}
+	b.Hosts[0].Since = ptrTime(at.Add(time.Second))
+	if sameStored(a, b) {
+		t.Fatal("a second's change is no change")
+	}
+}
+
+func ptrTime(t time.Time) *metav1.Time { mt := metav1.NewTime(t); return &mt }
