@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -48,6 +49,8 @@ type options struct {
 	watchdogDevice                                 string
 	peerListen, peerAddress, peerTLSDir, peerFrom  string
 	peerTimeout                                    time.Duration
+	concurrency, burst                             int
+	qps                                            float64
 }
 
 func main() {
@@ -81,6 +84,13 @@ func main() {
 	flag.StringVar(&o.simRoot, "sim-disk-root", "", "Simulated host: the directory of the simulated shared disks.")
 	flag.StringVar(&o.simPorts, "sim-ports", "p1,p2", "Simulated host: the target ports (paths) this host reaches each disk through.")
 	flag.StringVar(&o.simOSRecord, "sim-os-record", "", "Simulated host: the file an OS termination is recorded in (then the agent exits).")
+	flag.IntVar(&o.concurrency, "concurrent-reconciles", 16,
+		"Servers handled at once: a lost host's standby takes every reservation side by side (one disk's commands stay in order).")
+	// A host loss brings this agent one request per server at once: the
+	// client's default of 20 a second would queue the answers behind each
+	// other (reports are patched together; events are one request each).
+	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Requests per second the agent may send to the API server.")
+	flag.IntVar(&o.burst, "kube-api-burst", 100, "Requests the agent may send in a burst above --kube-api-qps.")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (0 to disable).")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address of /healthz and /readyz.")
 	zo := zap.Options{}
@@ -99,6 +109,9 @@ func run(o options) error {
 	}
 	if err := o.timing.Validate(); err != nil {
 		return fmt.Errorf("lease timing: %w", err)
+	}
+	if o.concurrency < 1 {
+		return fmt.Errorf("--concurrent-reconciles %d must be at least 1", o.concurrency)
 	}
 	action, err := fencing.ParseAction(o.osAction)
 	if err != nil {
@@ -119,8 +132,14 @@ func run(o options) error {
 	if err := hav1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: o.metricsAddr}, HealthProbeBindAddress: o.probeAddr,
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("finding the API server: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Controller: config.Controller{MaxConcurrentReconciles: o.concurrency},
+		Scheme:     scheme, Metrics: metricsserver.Options{BindAddress: o.metricsAddr}, HealthProbeBindAddress: o.probeAddr,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 		}},

@@ -99,9 +99,8 @@ type Agent struct {
 	lastServers []hav1alpha1.HAServer
 	lastProbes  map[string][]pathwatch.PathResult
 
-	// reportMu serialises the read-modify-write of this node's reports
-	// (Reconcile and the patrol goroutines).
-	reportMu sync.Mutex
+	// reports are this node's reports on its servers (reports.go).
+	reports reportStore
 
 	mu        sync.Mutex
 	lastRenew time.Time
@@ -154,8 +153,7 @@ func (a *Agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	if !slices.ContainsFunc(s.Spec.Hosts, func(h hav1alpha1.HostSpec) bool { return h.Node == a.Node }) {
 		return reconcile.Result{}, nil
 	}
-	a.reportMu.Lock()
-	defer a.reportMu.Unlock()
+	defer a.lockReport(s.ReportKey())()
 	prev := a.report(ctx, s.ReportKey(), s.UID)
 	next := prev
 	next.Answers = slices.Clone(prev.Answers)
@@ -443,56 +441,14 @@ func reservationType(s *hav1alpha1.HAServer) scsipr.Type {
 	return scsipr.TypeWriteExclusiveRegistrantsOnly
 }
 
-// report reads this node's report on the server with key and uid (""
-// when not known). A report about an earlier HAServer of the same name is
-// not about this one, which starts with an empty report.
-func (a *Agent) report(ctx context.Context, key string, uid types.UID) hav1alpha1.NodeServerStatus {
-	fresh := hav1alpha1.NodeServerStatus{Key: key, ServerUID: string(uid)}
-	var hn hav1alpha1.HANode
-	if err := a.Client.Get(ctx, client.ObjectKey{Name: a.Node}, &hn); err != nil {
-		return fresh
-	}
-	r := hn.Status.Report(key)
-	switch {
-	case r == nil:
-		return fresh
-	case uid == "":
-		return *r
-	case r.ServerUID != "" && r.ServerUID != string(uid):
-		return fresh
-	}
-	out := *r
-	out.ServerUID = string(uid)
-	return out
-}
-
-// writeReport stores one server's report in this node's HANode, creating
-// it when needed, with an optimistic lock (the agent is its only writer).
-func (a *Agent) writeReport(ctx context.Context, r hav1alpha1.NodeServerStatus) error {
-	if ns, name, ok := strings.Cut(r.Key, "/"); ok && r.Reservation != "" && r.Reservation != hav1alpha1.ReservationNotRequired {
-		// Only servers with shared disks have a reservation state: a
-		// server without one has no series (an alert on "not held" must
-		// not fire for it).
-		held := 0.0
-		if r.Reservation == hav1alpha1.ReservationHeld {
-			held = 1
-		}
-		reservationHeld.WithLabelValues(a.Node, ns, name).Set(held)
-	}
-	return a.updateHANode(ctx, func(st *hav1alpha1.HANodeStatus) {
-		i := slices.IndexFunc(st.Servers, func(x hav1alpha1.NodeServerStatus) bool { return x.Key == r.Key })
-		if i < 0 {
-			st.Servers = append(st.Servers, r)
-			return
-		}
-		st.Servers[i] = r
-	})
-}
-
+// updateHANode patches this node's HANode status with mutate, with an
+// optimistic lock. After a conflict it reads the HANode from the API
+// server: the cache may not have its own last write yet.
 func (a *Agent) updateHANode(ctx context.Context, mutate func(*hav1alpha1.HANodeStatus)) error {
+	var read client.Reader = a.Client
 	for range 5 {
 		var hn hav1alpha1.HANode
-		err := a.Client.Get(ctx, client.ObjectKey{Name: a.Node}, &hn)
+		err := read.Get(ctx, client.ObjectKey{Name: a.Node}, &hn)
 		if apierrors.IsNotFound(err) {
 			hn = hav1alpha1.HANode{ObjectMeta: metav1.ObjectMeta{Name: a.Node}}
 			if err := a.Client.Create(ctx, &hn); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -521,6 +477,7 @@ func (a *Agent) updateHANode(ctx context.Context, mutate func(*hav1alpha1.HANode
 		mutate(&hn.Status)
 		err = a.Client.Status().Patch(ctx, &hn, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 		if apierrors.IsConflict(err) {
+			read = a.apiReader()
 			continue
 		}
 		return err
@@ -689,11 +646,11 @@ func (a *Agent) reportLocalStops(ctx context.Context) (allReported bool) {
 	allReported = true
 	for key, ls := range pending {
 		wctx, cancel := context.WithTimeout(ctx, a.Timing.Renew)
-		a.reportMu.Lock()
+		unlock := a.lockReport(key)
 		r := a.report(wctx, key, ls.uid)
 		r.LocalStop, r.Time = &ls.stop, nowTime(a.now())
 		err := a.writeReport(wctx, r)
-		a.reportMu.Unlock()
+		unlock()
 		cancel()
 		if err != nil && (apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) {
 			// Refused for good: holding the renewals back for it would only

@@ -104,8 +104,7 @@ func (a *Agent) applyPathRule(ctx context.Context, servers []hav1alpha1.HAServer
 // reportPathFailure puts msg in the server's report; new says it was not
 // there already (so it is news for an event too).
 func (a *Agent) reportPathFailure(ctx context.Context, s *hav1alpha1.HAServer, msg string) (news bool) {
-	a.reportMu.Lock()
-	defer a.reportMu.Unlock()
+	defer a.lockReport(s.ReportKey())()
 	r := a.report(ctx, s.ReportKey(), s.UID)
 	if r.Message == hav1alpha1.TruncateMessage(msg) {
 		return false

@@ -145,8 +145,7 @@ func (a *Agent) runPatrol(ctx context.Context, nn types.NamespacedName, ct cri.C
 func (a *Agent) patrolEnded(ctx context.Context, nn types.NamespacedName, ct cri.Container, msg string) {
 	log := ctrl.Log.WithName("patrol").WithValues("haserver", nn.String(), "pod", ct.Pod)
 	log.Info("Resident patrolCommand ended: a server failure", "message", msg)
-	a.reportMu.Lock()
-	defer a.reportMu.Unlock()
+	defer a.lockReport(hav1alpha1.ReportKey(nn.Namespace, nn.Name))()
 	r := a.report(ctx, hav1alpha1.ReportKey(nn.Namespace, nn.Name), "")
 	r.PatrolFailed, r.PatrolPod, r.Message = true, ct.Pod, msg
 	r.Time = nowTime(a.now())
