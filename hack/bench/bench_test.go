@@ -238,6 +238,9 @@ func apiRequests(t *testing.T) map[string][2]float64 {
 		if sub := label(line, "subresource"); sub != "" {
 			res += "/" + sub
 		}
+		if code := label(line, "code"); code != "" && code[0] != '2' {
+			res += " (" + code + ")" // refused: conflicts and the like
+		}
 		c := out[res]
 		c[1] += v
 		if verb == "POST" || verb == "PUT" || verb == "PATCH" || verb == "DELETE" || verb == "APPLY" {
@@ -281,7 +284,8 @@ func restGet(path string) (string, error) {
 // pods, HANodes and events (not the Leases, which are per node).
 func serverRequests(before, after map[string][2]float64) (writes, all float64) {
 	for res, a := range after {
-		base := strings.Split(res, "/")[0]
+		base, _, _ := strings.Cut(res, "/")
+		base, _, _ = strings.Cut(base, " ")
 		if base != "haservers" && base != "pods" && base != "hanodes" && base != "events" {
 			continue
 		}
@@ -334,6 +338,8 @@ type results struct {
 	SwitchoverRequests float64             `json:"requestsPerSwitchover"`
 	AgentAtRest        Usage               `json:"agentAtRest"`
 	ControllerAtRest   Usage               `json:"controllerAtRestOneServer"`
+	LeaderLoss         *LeaderLoss         `json:"leaderLoss,omitempty"`
+	Mass               []Mass              `json:"massFailover,omitempty"`
 	Scale              []Scale             `json:"scale,omitempty"`
 	LeaseSeconds       float64             `json:"leaseDurationSeconds"`
 }
@@ -352,30 +358,53 @@ func TestBench(t *testing.T) {
 	runs := envInt("BENCH_RUNS", 30)
 	slow := max(5, runs/3)
 	res := results{Failovers: map[string]Failover{}, LeaseSeconds: simcluster.FastTiming.LeaseDuration.Seconds()}
+	cases := os.Getenv("BENCH_CASES")
+	if cases == "" {
+		cases = "failover,leader,mass,scale"
+	}
+	want := func(c string) bool { return slices.Contains(strings.Split(cases, ","), c) }
+	if want("failover") {
+		failovers(t, runs, slow, &res)
+	}
+	if want("leader") {
+		ll := leaderLoss(t, envInt("BENCH_LEADER_RUNS", slow))
+		res.LeaderLoss = &ll
+	}
+	if want("mass") {
+		for f := range strings.SplitSeq(envDefault("BENCH_MASS", "200"), ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+				res.Mass = append(res.Mass, massFailover(t, n))
+			}
+		}
+	}
+	if want("scale") {
+		for f := range strings.SplitSeq(envDefault("BENCH_SCALE", "1000,10000"), ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+				res.Scale = append(res.Scale, scale(t, n))
+			}
+		}
+	}
+	report(t, res)
+}
 
+func envDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// failovers is the main case: one Server-mode HAServer with a shared disk
+// on three hosts, switched over by each cause runs times.
+func failovers(t *testing.T, runs, slow int, res *results) {
+	t.Helper()
 	sc := simcluster.Start(t, env, simcluster.FastTiming)
 	sc.StartController()
 	nodes := []string{"bn-a", "bn-b", "bn-c"}
 	for _, n := range nodes {
 		sc.StartHost(n)
 	}
-	r := &rig{t: t, sc: sc, ns: "bench", key: client.ObjectKey{Namespace: "bench", Name: "db"}, flag: filepath.Join(sc.Dir, "patrol-fail-")}
-	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}); err != nil {
-		t.Fatal(err)
-	}
-	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: r.ns}}
-	s.Spec.Mode = hav1alpha1.ModeServer
-	for _, n := range nodes {
-		s.Spec.Hosts = append(s.Spec.Hosts, hav1alpha1.HostSpec{Node: n})
-	}
-	s.Spec.SharedDisks = []hav1alpha1.SharedDisk{{Device: "/dev/mapper/mpatha"}}
-	s.Spec.PatrolCommand = []string{"/bin/sh", "-c", `while [ ! -e "` + r.flag + `$HAMON_SIM_NODE" ]; do sleep 0.05; done; exit 3`}
-	s.Spec.Template.Spec.Containers = []corev1.Container{{Name: "server", Image: "demo-server",
-		Command: []string{filepath.Join(sc.Bin, "demo-server")},
-		Env:     []corev1.EnvVar{{Name: "HAMON_SIM_DISK_ROOT", Value: sc.DiskRoot()}}}}
-	if err := env.Client.Create(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	r := newServer(t, sc, "bench", nodes)
 	r.settled(2)
 
 	// At rest: requests per HAServer per minute, agent and controller use,
@@ -458,17 +487,6 @@ func TestBench(t *testing.T) {
 	res.Failovers["partition"] = failover(part)
 	res.PlannedSwap = distribution(swaps)
 	sc.StopAll()
-
-	scales := os.Getenv("BENCH_SCALE")
-	if scales == "" {
-		scales = "1000,5000"
-	}
-	for f := range strings.SplitSeq(scales, ",") {
-		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
-			res.Scale = append(res.Scale, scale(t, n))
-		}
-	}
-	report(t, res)
 }
 
 // scale runs n Monitor-mode HAServers on three no-op hosts.
@@ -563,43 +581,74 @@ func report(t *testing.T, r results) {
 	t.Helper()
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p("\nhamon bench: 3 simulated hosts (processes), one Server-mode HAServer with a shared disk, lease %.0f s\n\n", r.LeaseSeconds)
-	p("%-14s %-11s %5s %8s %8s %8s %8s   %s\n", "failover", "part", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "reference (REFERENCE.md §3)")
-	refs := map[string]string{
-		"serverCrash":   "Pacemaker: monitor interval + restart, tens of s; CNPG pod failure: seconds to tens of s",
-		"patrolFailure": "Pacemaker: monitor interval (10-60 s) + stop/start",
-		"hostLoss":      "CNPG node kill 40-80 s; medik8s SNR defaults 6-9 min; plain k8s 5-6+ min",
-		"partition":     "medik8s SNR/FAR: minutes; plain k8s StatefulSet: never without manual action",
+	lease := r.LeaseSeconds
+	p("\nhamon bench: simulated hosts (processes) against a real API server, lease %.0f s; every figure beside its target and the anchors (REFERENCE.md §3)\n", lease)
+	row := func(name, part string, d Distribution, ref string) {
+		p("%-16s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", name, part, d.Runs, d.P50ms, d.P90ms, d.P99ms, d.MaxMs, ref)
 	}
-	for _, k := range []string{"serverCrash", "patrolFailure", "hostLoss", "partition"} {
-		f := r.Failovers[k]
-		parts := []struct {
-			name string
-			d    Distribution
-		}{{"total", f.Total}, {"detection", f.Detection}, {"fencing", f.Fencing}, {"activation", f.Activation}}
-		for i, part := range parts {
-			name, ref := "", ""
-			if i == 0 {
-				name, ref = k, refs[k]
-			}
-			p("%-14s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", name, part.name,
-				part.d.Runs, part.d.P50ms, part.d.P90ms, part.d.P99ms, part.d.MaxMs, ref)
+	head := func() {
+		p("%-16s %-11s %5s %8s %8s %8s %8s   %s\n", "case", "part", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "target · anchors")
+	}
+	if len(r.Failovers) > 0 {
+		p("\none Server-mode HAServer with a shared disk on 3 hosts, one controller:\n")
+		head()
+		refs := map[string]string{
+			"serverCrash":   "p50 ≤ 250 ms, p99 ≤ 1 s · Pacemaker: monitor interval + restart, tens of s; CNPG pod failure: seconds to tens of s",
+			"patrolFailure": "· Pacemaker: monitor interval (10-60 s) + stop/start",
+			"hostLoss":      fmt.Sprintf("≤ lease + 2 s = %.0f ms · CNPG node kill 40-80 s; medik8s SNR defaults 6-9 min; plain k8s 5-6+ min", (lease+2)*1000),
+			"partition":     "≤ lease + 2 s · medik8s SNR/FAR: minutes; plain k8s StatefulSet: never without manual action",
 		}
+		for _, k := range []string{"serverCrash", "patrolFailure", "hostLoss", "partition"} {
+			f := r.Failovers[k]
+			for i, part := range []struct {
+				name string
+				d    Distribution
+			}{{"total", f.Total}, {"detection", f.Detection}, {"fencing", f.Fencing}, {"activation", f.Activation}} {
+				name, ref := "", ""
+				if i == 0 {
+					name, ref = k, refs[k]
+				}
+				row(name, part.name, part.d, ref)
+			}
+		}
+		row("plannedSwap", "total", r.PlannedSwap, "· CNPG switchover / pcs move: seconds")
+		p("\nhost loss: p50 %.2f× the lease duration (target ≤ lease + 2 s)\n", r.Failovers["hostLoss"].Total.P50ms/1000/lease)
+		p("\nAPI requests for the HAServer (haservers, pods, hanodes, events; not node Leases):\n")
+		p("  at rest:         %.1f writes/min, %.1f requests/min (target 0 writes)\n", r.RestWritesPerMin, r.RestRequestsPerMin)
+		p("  per switchover:  %.1f writes, %.1f requests (server crash, to the new active Online)\n", r.SwitchoverWrites, r.SwitchoverRequests)
+		p("\nat rest: node agent %.2f%% of a core, %.0f MiB RSS; controller (1 server) %.2f%% of a core, %.0f MiB RSS\n",
+			r.AgentAtRest.CPUPercent, r.AgentAtRest.RSSMiB, r.ControllerAtRest.CPUPercent, r.ControllerAtRest.RSSMiB)
 	}
-	d := r.PlannedSwap
-	p("%-14s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", "plannedSwap", "total", d.Runs, d.P50ms, d.P90ms, d.P99ms, d.MaxMs,
-		"CNPG switchover / pcs move: seconds")
-	p("\nhost loss: p50 %.2f× the lease duration (target ≤ lease + 2 s)\n", r.Failovers["hostLoss"].Total.P50ms/1000/r.LeaseSeconds)
-	p("\nAPI requests for the HAServer (haservers, pods, hanodes, events; not node Leases):\n")
-	p("  at rest:         %.1f writes/min, %.1f requests/min (target 0 writes)\n", r.RestWritesPerMin, r.RestRequestsPerMin)
-	p("  per switchover:  %.1f writes, %.1f requests (server crash, to the new active Online)\n", r.SwitchoverWrites, r.SwitchoverRequests)
-	p("\nat rest: node agent %.2f%% of a core, %.0f MiB RSS; controller (1 server) %.2f%% of a core, %.0f MiB RSS\n",
-		r.AgentAtRest.CPUPercent, r.AgentAtRest.RSSMiB, r.ControllerAtRest.CPUPercent, r.ControllerAtRest.RSSMiB)
+	if l := r.LeaderLoss; l != nil {
+		p("\nthe controller's leader lost with the active host (2 replicas on 3 hosts, the same server):\n")
+		head()
+		row("leaderLoss", "total", l.Failover.Total, fmt.Sprintf("≤ lease + 2 s = %.0f ms · one controller restarting: leader election 15 s + a lease", (lease+2)*1000))
+		row("", "new leader", l.NewLeader, fmt.Sprintf("leader lease 0.8 × lease = %.0f ms (+ up to 2 retry periods)", 0.8*lease*1000))
+		row("", "detection", l.Failover.Detection, "")
+		row("", "fencing", l.Failover.Fencing, "")
+		row("", "activation", l.Failover.Activation, "")
+	}
+	for _, m := range r.Mass {
+		p("\na lost host carrying %d active servers (no-op hosts, one controller), each server from the loss to Online:\n", m.Servers)
+		head()
+		row("massFailover", "with disk", m.WithDisk, fmt.Sprintf("every one ≤ lease + 3 s = %.0f ms", (lease+3)*1000))
+		row("", "diskless", m.Diskless, "after lease + the self-fence wait (2 × watchdog): the SBD rule, by design")
+		for _, st := range []struct {
+			name string
+			f    Failover
+		}{{"with disk", m.StagesWithDisk}, {"diskless", m.StagesDiskless}} {
+			row("  "+st.name, "detection", st.f.Detection, "as the status records it")
+			row("", "fencing", st.f.Fencing, "")
+			row("", "activation", st.f.Activation, "")
+		}
+		p("%-16s CPU from the loss to the last Online (share of one core; 2 cores): %s\n", "", m.CPU)
+		p("%-16s last Online %.0f ms; %.0f API writes, %.0f requests (%.1f writes per server)\n", "", m.LastMs, m.Writes, m.Requests, m.Writes/float64(m.Servers))
+	}
 	if len(r.Scale) > 0 {
 		p("\n%-8s %12s %18s %17s %17s %10s   %s\n", "servers", "all Online s", "ctl CPU% starting", "ctl CPU% at rest",
 			"ctl RSS MiB rest", "resync s", "target")
 		for _, s := range r.Scale {
-			p("%-8d %12.0f %18.1f %17.2f %17.0f %10.1f   5,000: resync < 60 s, RSS < 300 MiB\n", s.Servers, s.AllOnlineS,
+			p("%-8d %12.0f %18.1f %17.2f %17.0f %10.1f   RSS < 300 MiB, resync < 30 s, 0 writes at rest\n", s.Servers, s.AllOnlineS,
 				s.ControllerBusy.CPUPercent, s.ControllerRest.CPUPercent, s.ControllerRest.RSSMiB, s.ResyncS)
 		}
 	}

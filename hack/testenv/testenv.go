@@ -74,7 +74,9 @@ func Start() (*Env, error) {
 	// loopback works with the endpoint reconciler off.
 	env.ControlPlane.GetAPIServer().Configure().
 		Set("advertise-address", "127.0.0.1").
-		Set("endpoint-reconciler-type", "none")
+		Set("endpoint-reconciler-type", "none").
+		// make bench profiles it (BENCH_PROFILE): what paces a run.
+		Set("profiling", "true")
 	// A directory of ours, not one envtest allocates: envtest forgets its
 	// own on Stop, and a restarted API server would serve new certificates.
 	certDir, err := os.MkdirTemp("", "hamon-apiserver-")
