@@ -75,7 +75,7 @@ type HANodeStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:MaxItems=512
 	Devices []DeviceStatus `json:"devices,omitempty"`
 
 	// servers report, per HAServer with this node among its hosts, what the

@@ -20,6 +20,10 @@ import (
 // changed. While a server here terminates or switches, when the path rule
 // of 7.5.8 matters, it checks every renew interval instead, and at once
 // when Reconcile sees a server enter such a phase. It is a manager Runnable.
+// maxReportedDevices is how many shared disks an HANode shows
+// (status.devices' maxItems).
+const maxReportedDevices = 512
+
 func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
 		log := ctrl.LoggerFrom(ctx).WithValues("node", a.Node)
@@ -32,7 +36,15 @@ func (a *Agent) DeviceReport(interval time.Duration) func(context.Context) error
 			if err != nil {
 				log.Error(err, "Reading the shared disks")
 			} else if !equality.Semantic.DeepEqual(devices, last) {
-				if err := a.updateHANode(ctx, func(st *hav1alpha1.HANodeStatus) { st.Devices = devices }); err != nil {
+				shown := devices
+				if len(shown) > maxReportedDevices {
+					// The HANode holds so many (its schema's maxItems): the
+					// rest is left out rather than the whole report refused.
+					log.Info("More shared disks than the HANode shows: the first ones by name are reported",
+						"disks", len(devices), "reported", maxReportedDevices)
+					shown = shown[:maxReportedDevices]
+				}
+				if err := a.updateHANode(ctx, func(st *hav1alpha1.HANodeStatus) { st.Devices = shown }); err != nil {
 					log.Error(err, "Writing the shared disks to HANode")
 				} else {
 					last = devices
