@@ -67,6 +67,10 @@ func main() {
 	reinstate := fs.Bool("reinstate", false, "path: reinstate the path instead of failing it.")
 	noop := fs.Bool("noop", false, "host: run no process for a container (scale runs): Running until stopped, every exec succeeds.")
 	interval := fs.Duration("interval", 200*time.Millisecond, "host: how often the pods are synced.")
+	pleg := fs.Duration("pleg-period", time.Second,
+		"host: how often the kubelet-lite relists its containers; a container's own end reaches its pod's status only after it.")
+	noEvents := fs.Bool("no-container-events", false,
+		"host: the CRI socket streams no container events (Unimplemented, as containerd before 1.7).")
 	process := fs.String("process", "manager", "restart: the process, by its pid file in --state (manager, or NODE.agent).")
 	down := fs.Duration("down", 2*time.Second, "restart: how long the process stays down.")
 	target := fs.String("target", "", "link: the API server's address (host:port).")
@@ -105,7 +109,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "host":
-		err = runHost(*node, filepath.Join(*state, *node), *noop, *interval)
+		err = runHost(*node, filepath.Join(*state, *node), hostOptions{noop: *noop, interval: *interval, pleg: *pleg, noEvents: *noEvents})
 	case "kill":
 		err = kill(filepath.Join(*state, *node), *sig)
 	case "down":
@@ -288,7 +292,13 @@ func kill(dir, sig string) error {
 	return nil
 }
 
-func runHost(node, dir string, noop bool, interval time.Duration) error {
+// hostOptions are a simulated host's flags.
+type hostOptions struct {
+	noop, noEvents bool
+	interval, pleg time.Duration
+}
+
+func runHost(node, dir string, o hostOptions) error {
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return err
@@ -319,7 +329,7 @@ func runHost(node, dir string, noop bool, interval time.Duration) error {
 	if err != nil {
 		return err
 	}
-	h := &simhost.Host{Client: c, Node: node, Dir: dir, NoOp: noop, Interval: interval}
+	h := &simhost.Host{Client: c, Node: node, Dir: dir, NoOp: o.noop, Interval: o.interval, PLEGPeriod: o.pleg, NoContainerEvents: o.noEvents}
 	wdPath := filepath.Join(dir, "watchdog.sock")
 	_ = os.Remove(wdPath)
 	if err := os.MkdirAll(dir, 0o750); err != nil {

@@ -48,11 +48,73 @@ type Host struct {
 	// and every command run in it succeeds. For scale runs, where thousands
 	// of servers would be thousands of processes.
 	NoOp bool
+	// PLEGPeriod is how often the kubelet-lite relists its containers
+	// (default 1 s, a kubelet's generic PLEG): a container that ends by
+	// itself is written in its pod's status only after the relist that
+	// follows its end, as a kubelet does, not at the next sync.
+	PLEGPeriod time.Duration
+	// NoContainerEvents makes the CRI socket answer GetContainerEvents with
+	// Unimplemented, as containerd before 1.7 does: the agent then relists.
+	NoContainerEvents bool
 
 	mu    sync.Mutex
 	procs map[types.UID]*proc
 	// off says the host was reset (PowerOff): nothing starts any more.
 	off bool
+	// booted is when Run began: the PLEG's relists are counted from it.
+	booted time.Time
+	// exitSubs are the CRI container-event streams, told of each end
+	// (under subsMu: an end may be told under mu).
+	subsMu   sync.Mutex
+	exitSubs map[chan exitEvent]struct{}
+}
+
+// exitEvent is a container's end, for the CRI event streams.
+type exitEvent struct {
+	uid types.UID
+	pr  *proc
+}
+
+// subscribeExits returns a channel told of every container end from now,
+// and its cancel.
+func (h *Host) subscribeExits() (<-chan exitEvent, func()) {
+	ch := make(chan exitEvent, 256)
+	h.subsMu.Lock()
+	if h.exitSubs == nil {
+		h.exitSubs = map[chan exitEvent]struct{}{}
+	}
+	h.exitSubs[ch] = struct{}{}
+	h.subsMu.Unlock()
+	return ch, func() {
+		h.subsMu.Lock()
+		delete(h.exitSubs, ch)
+		h.subsMu.Unlock()
+	}
+}
+
+// notifyExit tells the event streams a container ended (never blocks: a
+// stream that does not keep up misses events, as a runtime's would).
+func (h *Host) notifyExit(uid types.UID, pr *proc) {
+	h.subsMu.Lock()
+	defer h.subsMu.Unlock()
+	for ch := range h.exitSubs {
+		select {
+		case ch <- exitEvent{uid: uid, pr: pr}:
+		default:
+		}
+	}
+}
+
+// plegSaw says the kubelet-lite's PLEG has relisted since t: a container
+// that ended at t is known to it.
+func (h *Host) plegSaw(t time.Time) bool {
+	period := h.PLEGPeriod
+	if period <= 0 {
+		return true
+	}
+	since := time.Since(h.booted)
+	last := h.booted.Add(since / period * period)
+	return last.After(t)
 }
 
 type proc struct {
@@ -77,6 +139,8 @@ type proc struct {
 	// execs are the process groups of the commands running in the container.
 	execMu sync.Mutex
 	execs  map[int]struct{}
+	// onNoOpStop tells the event streams a no-op container stopped.
+	onNoOpStop func()
 }
 
 func (pr *proc) isTerminating() bool { return pr.terminating.Load() }
@@ -94,6 +158,10 @@ func (h *Host) Run(ctx context.Context) error {
 	if h.Interval == 0 {
 		h.Interval = 200 * time.Millisecond
 	}
+	if h.PLEGPeriod == 0 {
+		h.PLEGPeriod = time.Second
+	}
+	h.booted = time.Now()
 	if err := h.registerNode(ctx); err != nil {
 		return err
 	}
@@ -154,7 +222,9 @@ func (h *Host) sync(ctx context.Context) error {
 		case pr != nil:
 			select {
 			case <-pr.done:
-				if p.Status.Phase == corev1.PodRunning {
+				// An end the kubelet did not cause is news to it at its
+				// next relist (PLEG), not before.
+				if p.Status.Phase == corev1.PodRunning && h.plegSaw(pr.finished) {
 					_ = h.setTerminated(ctx, p, pr.code, "Exited", pr.finished)
 				}
 			default:
@@ -230,11 +300,13 @@ func (h *Host) start(ctx context.Context, p *corev1.Pod) error {
 	}
 	pr := &proc{cmd: cmd, env: env, done: make(chan struct{}), pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name},
 		container: c.Name, base: base, started: time.Now()}
+	uid := p.UID
 	go func() {
 		err := cmd.Wait()
 		_ = logf.Close()
 		_ = os.Remove(base + ".pid")
 		pr.exited(err)
+		h.notifyExit(uid, pr)
 	}()
 	h.mu.Lock()
 	if h.off { // reset while it started
@@ -466,7 +538,13 @@ func stopProc(pr *proc, grace time.Duration) {
 	default:
 	}
 	if pr.cmd == nil { // a no-op container stops at once, normally
-		pr.stopOnce.Do(func() { close(pr.done) })
+		pr.stopOnce.Do(func() {
+			pr.finished = time.Now()
+			close(pr.done)
+			if pr.onNoOpStop != nil {
+				pr.onNoOpStop()
+			}
+		})
 		return
 	}
 	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
@@ -556,6 +634,8 @@ func (h *Host) startNoOp(ctx context.Context, p *corev1.Pod) error {
 	c := p.Spec.Containers[0]
 	pr := &proc{done: make(chan struct{}), pod: types.NamespacedName{Namespace: p.Namespace, Name: p.Name},
 		container: c.Name, base: filepath.Join(h.Dir, p.Namespace+"_"+p.Name), started: time.Now()}
+	uid := p.UID
+	pr.onNoOpStop = func() { h.notifyExit(uid, pr) }
 	h.mu.Lock()
 	h.procs[p.UID] = pr
 	h.mu.Unlock()
