@@ -1031,3 +1031,36 @@ func (f *fakeCluster) termPodOn(server, node string) *corev1.Pod {
 	}
 	return nil
 }
+
+// The host's agent reports the active container's crash (the runtime's
+// event) while the pod's status still says Running (the kubelet has not
+// relisted): the switchover starts from the agent's word, with the
+// failure's own time. An exit 0 and an end of another pod are left to the
+// kubelet's word.
+func TestContainerExitReportedByTheAgent_SwitchesBeforeTheKubelet(t *testing.T) {
+	withManager(t)
+	f := newFakeCluster(t, "t-cri-exit", "x-a", "x-b")
+	f.newServer("db", withPatrol, "x-a", "x-b")
+	f.waitActive("db", "x-a")
+	p := f.podOn("db", "x-a")
+	f.report("x-a", "db", func(r *hav1alpha1.NodeServerStatus) {
+		r.ContainerExit = &hav1alpha1.ContainerExit{Pod: p.Name, PodUID: string(p.UID), ExitCode: 0}
+	})
+	f.report("x-a", "db", func(r *hav1alpha1.NodeServerStatus) {
+		r.ContainerExit = &hav1alpha1.ContainerExit{Pod: p.Name + "-old", ExitCode: 137}
+	})
+	time.Sleep(2 * time.Second)
+	if s := f.get("db"); s.Status.ActiveNode != "x-a" || s.Status.Switchover != nil {
+		t.Fatalf("an exit 0, or another pod's end, taken for a crash: active %q switchover %+v", s.Status.ActiveNode, s.Status.Switchover)
+	}
+	crashed := metav1.NewMicroTime(time.Now().Add(-300 * time.Millisecond).Truncate(time.Microsecond))
+	f.report("x-a", "db", func(r *hav1alpha1.NodeServerStatus) {
+		r.ContainerExit = &hav1alpha1.ContainerExit{Pod: p.Name, PodUID: string(p.UID), ExitCode: 137, FinishedAt: &crashed}
+	})
+	s := f.waitActive("db", "x-b")
+	last := s.Status.Switchovers[len(s.Status.Switchovers)-1]
+	if last.Cause != "ServerFailure" || last.From != "x-a" || last.FailedAt == nil || !last.FailedAt.Time.Equal(crashed.Time) {
+		t.Fatalf("switchover %+v, want a server failure on x-a at %s (the agent's word)", last, crashed.Format(time.RFC3339Nano))
+	}
+	f.waitEvent("db", "HAMN103-E")
+}

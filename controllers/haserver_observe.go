@@ -482,6 +482,14 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 		return nil // a pod on its way out
 	}
 	cs := serverContainerStatus(p)
+	if at, ok := reportedCrash(v, p); ok && h.State != hotstandby.Stopping && !containerEnded(p, cs) {
+		// The host's agent saw the container end abnormally (the
+		// runtime's event) before the kubelet wrote it: the same
+		// termination, known sooner. (Not while hamon stops it: that
+		// end is the stop's, and the pod's deletion, which says so, may
+		// not be in the cache yet.)
+		return []hotstandby.Event{hotstandby.ServerExited{Node: h.Node, Normal: p.DeletionTimestamp != nil, At: at}}
+	}
 	if exited, normal := podExited(p, cs); exited {
 		if normal && p.DeletionTimestamp == nil && h.State == hotstandby.Online && !renewedSince(v, cs) {
 			// An exit 0 of the active server is taken as a normal end
@@ -522,6 +530,32 @@ func podEvents(s *hav1alpha1.HAServer, h hotstandby.Host, v *hostView) []hotstan
 		return []hotstandby.Event{hotstandby.PatrolFailed{Node: h.Node, Reason: "patrol (readiness) failed", At: readySince(p)}}
 	}
 	return nil
+}
+
+// reportedCrash says the host's agent reports that the server container of
+// p ended with a non-zero exit code, and when. An exit 0 is left to the
+// kubelet's word: a normal end waits for the agent's next renewal anyway
+// (renewedSince), and is no hurry.
+func reportedCrash(v *hostView, p *corev1.Pod) (time.Time, bool) {
+	if v.report == nil || v.report.ContainerExit == nil {
+		return time.Time{}, false
+	}
+	e := v.report.ContainerExit
+	if e.Pod != p.Name || (e.PodUID != "" && e.PodUID != string(p.UID)) || e.ExitCode == 0 {
+		return time.Time{}, false
+	}
+	var at time.Time
+	if e.FinishedAt != nil {
+		at = e.FinishedAt.Time
+	}
+	return at, true
+}
+
+// containerEnded says the pod's status already tells the server
+// container's end.
+func containerEnded(p *corev1.Pod, cs *corev1.ContainerStatus) bool {
+	exited, _ := podExited(p, cs)
+	return exited
 }
 
 // residentPatrolFailed says the agent reports the resident patrolCommand of

@@ -44,7 +44,12 @@
 //     protocol, not a request: a host whose key is gone must not write);
 //   - localStop: a stop it made on its own while the API server was out of
 //     reach (self-fence, or a failure it could not report), written once it
-//     can be; the controller reads the server's end as abnormal.
+//     can be; the controller reads the server's end as abnormal;
+//   - containerExit: the server container's end as the container runtime
+//     told the agent (its container events, or a relist), with the exit
+//     code and the pod: the controller takes a non-zero exit of its
+//     recorded pod as the abnormal termination without waiting for the
+//     kubelet to write it in the pod's status.
 //
 // Every message either side writes is cut to MaxMessageLength by
 // TruncateMessage.

@@ -184,6 +184,14 @@ type NodeServerStatus struct {
 	// normal end.
 	// +optional
 	LocalStop *LocalStop `json:"localStop,omitempty"`
+	// containerExit is the last end of the server's container on this node
+	// that the container runtime told the agent of (CRI container events,
+	// or the agent's relist of the runtime's containers where the runtime
+	// streams none). It often comes before the kubelet writes the end in
+	// the pod's status: the controller acts on the first of the two, for an
+	// abnormal end of its recorded pod (a non-zero exit code).
+	// +optional
+	ContainerExit *ContainerExit `json:"containerExit,omitempty"`
 	// message explains the last result.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
@@ -219,6 +227,26 @@ type LocalStop struct {
 	// time is when the agent stopped it.
 	// +optional
 	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// ContainerExit is the end of a server's container as the node's container
+// runtime tells it.
+type ContainerExit struct {
+	// pod is the name of the pod whose server container ended.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod"`
+	// podUID is that pod's UID, as the runtime labels the container.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	PodUID string `json:"podUID,omitempty"`
+	// exitCode is the container's exit status (137: SIGKILL).
+	// +required
+	ExitCode int32 `json:"exitCode"`
+	// finishedAt is when the container ended, to the microsecond, on the
+	// node's clock.
+	// +optional
+	FinishedAt *metav1.MicroTime `json:"finishedAt,omitempty"`
 }
 
 // LastAnswered is the id of the newest request the report answers, 0 when

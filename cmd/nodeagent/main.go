@@ -48,7 +48,8 @@ type options struct {
 	timing                                         lease.Timing
 	watchdogDevice                                 string
 	peerListen, peerAddress, peerTLSDir, peerFrom  string
-	peerTimeout                                    time.Duration
+	peerTimeout, exitRelist                        time.Duration
+	followExits                                    bool
 	concurrency, burst                             int
 	qps                                            float64
 }
@@ -84,6 +85,11 @@ func main() {
 	flag.StringVar(&o.simRoot, "sim-disk-root", "", "Simulated host: the directory of the simulated shared disks.")
 	flag.StringVar(&o.simPorts, "sim-ports", "p1,p2", "Simulated host: the target ports (paths) this host reaches each disk through.")
 	flag.StringVar(&o.simOSRecord, "sim-os-record", "", "Simulated host: the file an OS termination is recorded in (then the agent exits).")
+	flag.BoolVar(&o.followExits, "follow-container-exits", true,
+		"Report each server container's end as the container runtime tells it, before the kubelet writes it in the pod's status.")
+	flag.DurationVar(&o.exitRelist, "exit-relist-interval", agent.DefaultExitRelist,
+		"How often the container runtime's containers are listed when it streams no container events (containerd before 1.7): "+
+			"a server's crash is reported to the controller within it, before the kubelet's relist (1 s) and status write.")
 	flag.IntVar(&o.concurrency, "concurrent-reconciles", 16,
 		"Servers handled at once: a lost host's standby takes every reservation side by side (one disk's commands stay in order).")
 	// A host loss brings this agent one request per server at once: the
@@ -156,7 +162,10 @@ func run(o options) error {
 		return fmt.Errorf("--cri-endpoint: %w", err)
 	}
 	defer func() { _ = rt.Close() }()
-	a.Runtime = rt
+	a.Runtime, a.ExitRelist = rt, o.exitRelist
+	if o.followExits {
+		a.Exits = rt
+	}
 	vctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if v, err := rt.Version(vctx); err != nil {
 		ctrl.Log.Error(err, "The container runtime does not answer yet: stops and patrols will fail until it does", "endpoint", o.criEndpoint)

@@ -338,10 +338,16 @@ type results struct {
 	SwitchoverRequests float64             `json:"requestsPerSwitchover"`
 	AgentAtRest        Usage               `json:"agentAtRest"`
 	ControllerAtRest   Usage               `json:"controllerAtRestOneServer"`
-	LeaderLoss         *LeaderLoss         `json:"leaderLoss,omitempty"`
-	Mass               []Mass              `json:"massFailover,omitempty"`
-	Scale              []Scale             `json:"scale,omitempty"`
-	LeaseSeconds       float64             `json:"leaseDurationSeconds"`
+	// CrashSeenByAgent and CrashSeenByKubelet are when each signal of a
+	// server crash reached the API server: the agent's report (the
+	// runtime's container event) and the pod's status (the kubelet's
+	// relist, every second).
+	CrashSeenByAgent   Distribution `json:"crashSeenByAgent"`
+	CrashSeenByKubelet Distribution `json:"crashSeenByKubelet"`
+	LeaderLoss         *LeaderLoss  `json:"leaderLoss,omitempty"`
+	Mass               []Mass       `json:"massFailover,omitempty"`
+	Scale              []Scale      `json:"scale,omitempty"`
+	LeaseSeconds       float64      `json:"leaseDurationSeconds"`
 }
 
 // Scale is the controller with many HAServers (3 no-op hosts each).
@@ -350,8 +356,19 @@ type Scale struct {
 	AllOnlineS     float64 `json:"allOnlineSeconds"`
 	ControllerBusy Usage   `json:"controllerWhileStarting"`
 	ControllerRest Usage   `json:"controllerAtRest"`
-	ResyncS        float64 `json:"reconcileAllAfterRestartSeconds"`
-	RestartRSSMiB  float64 `json:"rssAfterRestartMiB"`
+	// RestWrites is the API writes for HAServers (haservers, pods,
+	// hanodes, events) per minute at rest.
+	RestWrites float64 `json:"restWritesPerMinute"`
+	// StartCPU is each kind of process's share of a core while the
+	// servers start: what paces the start-up.
+	StartCPU string  `json:"startCPU"`
+	ResyncS  float64 `json:"reconcileAllAfterRestartSeconds"`
+	// MemLimit is the GOMEMLIMIT of the restarted controller (the chart
+	// sets 90% of the container's memory limit); RestartRSSMiB and
+	// RestLimitedRSSMiB its RSS after the resync and at rest.
+	MemLimit          string  `json:"memLimit"`
+	RestartRSSMiB     float64 `json:"rssAfterRestartMiB"`
+	RestLimitedRSSMiB float64 `json:"rssAtRestWithLimitMiB"`
 }
 
 func TestBench(t *testing.T) {
@@ -441,17 +458,52 @@ func failovers(t *testing.T, runs, slow int, res *results) {
 		r.settled(2)
 	}
 	var crash, patrol, loss, part []sample
+	var byAgent, byKubelet []float64
 	var swWrites, swAll float64
 	for i := range runs {
 		old := r.get().Status.ActiveNode
 		b0 := apiRequests(t)
-		crash = append(crash, r.timeline(old, func() { sc.KillServer(old, r.ns, r.pod(old), syscall.SIGKILL) }))
+		pod := r.pod(old)
+		var signals <-chan [2]float64
+		crash = append(crash, r.timeline(old, func() { signals = r.exitSignals(old, pod); sc.KillServer(old, r.ns, pod, syscall.SIGKILL) }))
+		if sig := <-signals; sig[0] >= 0 {
+			byAgent = append(byAgent, sig[0])
+		}
 		w, a := serverRequests(b0, apiRequests(t))
 		swWrites, swAll = swWrites+w, swAll+a
 		back(old)
 		t.Logf("crash %d/%d: %.0f ms", i+1, runs, crash[len(crash)-1].total)
 	}
 	res.SwitchoverWrites, res.SwitchoverRequests = swWrites/float64(runs), swAll/float64(runs)
+	// The same crashes with the agents' container-exit reports off: the
+	// kubelet's word only (its relist, then the pod's status).
+	sc.AgentArgs = []string{"--follow-container-exits=false"}
+	for _, n := range nodes {
+		sc.Kill(n + "-agent")
+		sc.StartAgent(n)
+	}
+	r.settled(2)
+	time.Sleep(5 * time.Second)
+	var kubeletOnly []sample
+	for i := range runs {
+		old := r.get().Status.ActiveNode
+		pod := r.pod(old)
+		var signals <-chan [2]float64
+		kubeletOnly = append(kubeletOnly, r.timeline(old, func() { signals = r.exitSignals(old, pod); sc.KillServer(old, r.ns, pod, syscall.SIGKILL) }))
+		if sig := <-signals; sig[1] >= 0 {
+			byKubelet = append(byKubelet, sig[1])
+		}
+		back(old)
+		t.Logf("crash, kubelet only %d/%d: %.0f ms", i+1, runs, kubeletOnly[len(kubeletOnly)-1].total)
+	}
+	res.Failovers["serverCrashKubeletOnly"] = failover(kubeletOnly)
+	sc.AgentArgs = nil
+	for _, n := range nodes {
+		sc.Kill(n + "-agent")
+		sc.StartAgent(n)
+	}
+	r.settled(2)
+	time.Sleep(5 * time.Second)
 	for i := range runs {
 		old := r.get().Status.ActiveNode
 		patrol = append(patrol, r.timeline(old, func() { _ = os.WriteFile(r.flag+old, nil, 0o600) }))
@@ -482,6 +534,7 @@ func failovers(t *testing.T, runs, slow int, res *results) {
 		t.Logf("partition %d/%d: %.0f ms", i+1, slow, part[len(part)-1].total)
 	}
 	res.Failovers["serverCrash"] = failover(crash)
+	res.CrashSeenByAgent, res.CrashSeenByKubelet = distribution(byAgent), distribution(byKubelet)
 	res.Failovers["patrolFailure"] = failover(patrol)
 	res.Failovers["hostLoss"] = failover(loss)
 	res.Failovers["partition"] = failover(part)
@@ -489,13 +542,18 @@ func failovers(t *testing.T, runs, slow int, res *results) {
 	sc.StopAll()
 }
 
-// scale runs n Monitor-mode HAServers on three no-op hosts.
+// scale runs n Monitor-mode HAServers on three no-op hosts: the time
+// until all are Online and what paced it, the controller's CPU and RSS at
+// rest without a memory limit, the writes at rest, then a restart with a
+// Go memory limit (BENCH_MEMLIMIT, default 270MiB: 90% of 300Mi): the time
+// to reconcile them all, and the RSS with the limit.
 func scale(t *testing.T, n int) Scale {
 	t.Helper()
 	sc := simcluster.Start(t, env, simcluster.FastTiming)
 	sc.HostArgs = []string{"--noop", "--interval=1s"}
 	metrics := fmt.Sprintf("127.0.0.1:%d", 18000+n/1000%1000)
-	sc.StartController("--metrics-bind-address=" + metrics)
+	pprof := fmt.Sprintf("127.0.0.1:%d", 18500+n/1000%1000)
+	sc.StartController("--metrics-bind-address="+metrics, "--pprof-bind-address="+pprof)
 	nodes := []string{fmt.Sprintf("sc%d-a", n), fmt.Sprintf("sc%d-b", n), fmt.Sprintf("sc%d-c", n)}
 	for _, node := range nodes {
 		sc.StartHost(node)
@@ -507,8 +565,11 @@ func scale(t *testing.T, n int) Scale {
 	}
 	out := Scale{Servers: n}
 	start := time.Now()
+	cpu0 := takeCPU()
 	busy := make(chan Usage)
 	go func() { busy <- measureUsage(sc.PID("manager"), 20*time.Second) }()
+	profiled := profileAPIServer(t, fmt.Sprintf("scale-%d-start", n), 20*time.Second)
+	ctlProfiled := profileURL(t, "http://"+pprof+"/debug/pprof/profile?seconds=20", fmt.Sprintf("scale-%d-start-controller", n))
 	for i := range n {
 		s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%05d", i), Namespace: ns}}
 		s.Spec.Mode = hav1alpha1.ModeMonitor
@@ -533,17 +594,27 @@ func scale(t *testing.T, n int) Scale {
 		}
 		return k
 	}
-	testenv.Eventually(t, 30*time.Minute, fmt.Sprintf("%d servers Online", n), func() bool {
-		time.Sleep(time.Second)
+	testenv.Eventually(t, 40*time.Minute, fmt.Sprintf("%d servers Online", n), func() bool {
+		time.Sleep(2 * time.Second)
 		return countOnline() == n
 	})
 	out.AllOnlineS = time.Since(start).Seconds()
+	out.StartCPU = cpuShares(cpu0, takeCPU(), time.Since(start))
 	out.ControllerBusy = <-busy
-	time.Sleep(5 * time.Second)
-	out.ControllerRest = measureUsage(sc.PID("manager"), 20*time.Second)
+	<-profiled
+	<-ctlProfiled
+	time.Sleep(10 * time.Second)
+	before := apiRequests(t)
+	out.ControllerRest = measureUsage(sc.PID("manager"), 30*time.Second)
+	w, _ := serverRequests(before, apiRequests(t))
+	out.RestWrites = w * 2 // per minute
+	<-profileURL(t, "http://"+pprof+"/debug/pprof/heap", fmt.Sprintf("scale-%d-heap", n))
 
-	// Restart the controller: how long until it has reconciled them all.
+	// Restart the controller with a memory limit: how long until it has
+	// reconciled them all, and its RSS then and at rest.
 	sc.Kill("manager")
+	out.MemLimit = envDefault("BENCH_MEMLIMIT", "270MiB")
+	sc.ControllerEnv = []string{"GOMEMLIMIT=" + out.MemLimit}
 	restart := time.Now()
 	sc.StartController("--metrics-bind-address=" + metrics)
 	testenv.Eventually(t, 30*time.Minute, "every server reconciled after the restart", func() bool {
@@ -553,7 +624,11 @@ func scale(t *testing.T, n int) Scale {
 	})
 	out.ResyncS = time.Since(restart).Seconds()
 	_, out.RestartRSSMiB = usage(sc.PID("manager"))
-	t.Logf("scale %d: all Online in %.0f s; reconciled after a restart in %.1f s", n, out.AllOnlineS, out.ResyncS)
+	time.Sleep(20 * time.Second)
+	_, out.RestLimitedRSSMiB = usage(sc.PID("manager"))
+	t.Logf("scale %d: all Online in %.0f s (CPU: %s); at rest %.0f MiB, %.1f writes/min; reconciled after a restart in %.1f s; "+
+		"with GOMEMLIMIT=%s %.0f MiB after it, %.0f MiB at rest", n, out.AllOnlineS, out.StartCPU, out.ControllerRest.RSSMiB, out.RestWrites,
+		out.ResyncS, out.MemLimit, out.RestartRSSMiB, out.RestLimitedRSSMiB)
 	sc.StopAll()
 	return out
 }
@@ -584,10 +659,10 @@ func report(t *testing.T, r results) {
 	lease := r.LeaseSeconds
 	p("\nhamon bench: simulated hosts (processes) against a real API server, lease %.0f s; every figure beside its target and the anchors (REFERENCE.md §3)\n", lease)
 	row := func(name, part string, d Distribution, ref string) {
-		p("%-16s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", name, part, d.Runs, d.P50ms, d.P90ms, d.P99ms, d.MaxMs, ref)
+		p("%-22s %-11s %5d %8.0f %8.0f %8.0f %8.0f   %s\n", name, part, d.Runs, d.P50ms, d.P90ms, d.P99ms, d.MaxMs, ref)
 	}
 	head := func() {
-		p("%-16s %-11s %5s %8s %8s %8s %8s   %s\n", "case", "part", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "target · anchors")
+		p("%-22s %-11s %5s %8s %8s %8s %8s   %s\n", "case", "part", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "target · anchors")
 	}
 	if len(r.Failovers) > 0 {
 		p("\none Server-mode HAServer with a shared disk on 3 hosts, one controller:\n")
@@ -598,7 +673,8 @@ func report(t *testing.T, r results) {
 			"hostLoss":      fmt.Sprintf("≤ lease + 2 s = %.0f ms · CNPG node kill 40-80 s; medik8s SNR defaults 6-9 min; plain k8s 5-6+ min", (lease+2)*1000),
 			"partition":     "≤ lease + 2 s · medik8s SNR/FAR: minutes; plain k8s StatefulSet: never without manual action",
 		}
-		for _, k := range []string{"serverCrash", "patrolFailure", "hostLoss", "partition"} {
+		refs["serverCrashKubeletOnly"] = "the same, the agents' container-exit reports off: the kubelet's relist (1 s) and status write"
+		for _, k := range []string{"serverCrash", "serverCrashKubeletOnly", "patrolFailure", "hostLoss", "partition"} {
 			f := r.Failovers[k]
 			for i, part := range []struct {
 				name string
@@ -612,6 +688,9 @@ func report(t *testing.T, r results) {
 			}
 		}
 		row("plannedSwap", "total", r.PlannedSwap, "· CNPG switchover / pcs move: seconds")
+		p("\na server crash's two signals, from the kill to the API server:\n")
+		row("crash seen", "by agent", r.CrashSeenByAgent, "the runtime's container event, reported in the HANode")
+		row("", "by kubelet", r.CrashSeenByKubelet, "the pod's status after the kubelet's relist (PLEG, 1 s); agents' reports off")
 		p("\nhost loss: p50 %.2f× the lease duration (target ≤ lease + 2 s)\n", r.Failovers["hostLoss"].Total.P50ms/1000/lease)
 		p("\nAPI requests for the HAServer (haservers, pods, hanodes, events; not node Leases):\n")
 		p("  at rest:         %.1f writes/min, %.1f requests/min (target 0 writes)\n", r.RestWritesPerMin, r.RestRequestsPerMin)
@@ -641,15 +720,20 @@ func report(t *testing.T, r results) {
 			row("", "fencing", st.f.Fencing, "")
 			row("", "activation", st.f.Activation, "")
 		}
-		p("%-16s CPU from the loss to the last Online (share of one core; 2 cores): %s\n", "", m.CPU)
-		p("%-16s last Online %.0f ms; %.0f API writes, %.0f requests (%.1f writes per server)\n", "", m.LastMs, m.Writes, m.Requests, m.Writes/float64(m.Servers))
+		p("%-22s CPU from the loss to the last Online (share of one core; 2 cores): %s\n", "", m.CPU)
+		p("%-22s last Online %.0f ms; %.0f API writes, %.0f requests (%.1f writes per server)\n", "", m.LastMs, m.Writes, m.Requests, m.Writes/float64(m.Servers))
 	}
 	if len(r.Scale) > 0 {
-		p("\n%-8s %12s %18s %17s %17s %10s   %s\n", "servers", "all Online s", "ctl CPU% starting", "ctl CPU% at rest",
-			"ctl RSS MiB rest", "resync s", "target")
+		p("\nthe controller with many Monitor-mode HAServers on 3 no-op hosts (target at 10,000: RSS at rest < 300 MiB, resync < 30 s, 0 writes at rest):\n")
+		p("%-8s %12s %14s %14s %10s %12s %10s %14s %14s\n", "servers", "all Online s", "ctl CPU% start", "ctl CPU% rest",
+			"RSS MiB", "writes/min", "resync s", "GOMEMLIMIT", "RSS MiB, limit")
 		for _, s := range r.Scale {
-			p("%-8d %12.0f %18.1f %17.2f %17.0f %10.1f   RSS < 300 MiB, resync < 30 s, 0 writes at rest\n", s.Servers, s.AllOnlineS,
-				s.ControllerBusy.CPUPercent, s.ControllerRest.CPUPercent, s.ControllerRest.RSSMiB, s.ResyncS)
+			p("%-8d %12.0f %14.1f %14.2f %10.0f %12.1f %10.1f %14s %14.0f\n", s.Servers, s.AllOnlineS,
+				s.ControllerBusy.CPUPercent, s.ControllerRest.CPUPercent, s.ControllerRest.RSSMiB, s.RestWrites, s.ResyncS, s.MemLimit,
+				s.RestLimitedRSSMiB)
+		}
+		for _, s := range r.Scale {
+			p("  %d servers starting, CPU by process (share of one core; 2 cores): %s\n", s.Servers, s.StartCPU)
 		}
 	}
 	fmt.Print(b.String())

@@ -385,3 +385,54 @@ func profileURL(t *testing.T, url, name string) <-chan struct{} {
 	}()
 	return done
 }
+
+// exitSignals measures, from now, when each of the two signals of a crash
+// of the rig's server container in pod on node reaches the API server: the
+// agent's report (the runtime's event) and the kubelet's pod status (after
+// its PLEG relist). Read from watches (polling would be counted in the
+// switchover's requests); -1 when not seen within 10 s, or when the pod
+// was deleted first (hamon stopping it on the agent's word).
+func (r *rig) exitSignals(node, pod string) <-chan [2]float64 {
+	out := make(chan [2]float64, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	since := time.Now()
+	hw, err1 := wc.Watch(ctx, &hav1alpha1.HANodeList{}, client.MatchingFields{"metadata.name": node})
+	pw, err2 := wc.Watch(ctx, &corev1.PodList{}, client.InNamespace(r.ns), client.MatchingFields{"metadata.name": pod})
+	if err1 != nil || err2 != nil {
+		cancel()
+		r.t.Fatalf("watching the crash's signals: %v %v", err1, err2)
+	}
+	go func() {
+		defer cancel()
+		defer hw.Stop()
+		defer pw.Stop()
+		got := [2]float64{-1, -1}
+		ms := func() float64 { return float64(time.Since(since).Microseconds()) / 1000 }
+		for got[0] < 0 || got[1] < 0 {
+			select {
+			case <-ctx.Done():
+				out <- got
+				return
+			case ev := <-hw.ResultChan():
+				if hn, ok := ev.Object.(*hav1alpha1.HANode); ok && got[0] < 0 {
+					if rep := hn.Status.Report(hav1alpha1.ReportKey(r.ns, r.key.Name)); rep != nil && rep.ContainerExit != nil &&
+						rep.ContainerExit.Pod == pod {
+						got[0] = ms()
+					}
+				}
+			case ev := <-pw.ResultChan():
+				p, ok := ev.Object.(*corev1.Pod)
+				switch {
+				case !ok || got[1] >= 0:
+				case ev.Type == watch.Deleted || p.DeletionTimestamp != nil:
+					out <- [2]float64{got[0], -1}
+					return
+				case len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].State.Terminated != nil:
+					got[1] = ms()
+				}
+			}
+		}
+		out <- got
+	}()
+	return out
+}

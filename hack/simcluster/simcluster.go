@@ -78,8 +78,12 @@ type Cluster struct {
 	Timing     Timing
 	// Namespace of the node Leases.
 	Namespace string
-	// HostArgs are extra flags of every `hamon-sim host` (e.g. --noop).
-	HostArgs []string
+	// HostArgs are extra flags of every `hamon-sim host` (e.g. --noop);
+	// AgentArgs of every node agent started after they are set.
+	HostArgs, AgentArgs []string
+	// ControllerEnv is extra environment of the controllers started after
+	// it is set (e.g. GOMEMLIMIT).
+	ControllerEnv []string
 	// Metrics makes the controller and the agents started after it is set
 	// serve their /metrics on a local port (MetricsAddress).
 	Metrics bool
@@ -329,6 +333,9 @@ func (c *Cluster) startWith(name, kubeconfig string, argv ...string) {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if name == "manager" || strings.HasSuffix(name, "-manager") {
+		cmd.Env = append(cmd.Env, c.ControllerEnv...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group (Kill ends what it started too), and killed
 	// if the test binary dies without cleaning up (SIGKILL, a panic).
@@ -559,15 +566,16 @@ func (c *Cluster) PID(name string) int {
 func (c *Cluster) StartAgent(node string) {
 	c.tb.Helper()
 	ip, listen, published := c.peerSetup(node)
-	c.startWith(node+"-agent", c.hostKubeconfig(node), filepath.Join(c.Bin, "nodeagent"), "--node", node, "--namespace", c.Namespace,
+	argv := []string{filepath.Join(c.Bin, "nodeagent"), "--node", node, "--namespace", c.Namespace,
 		"--sim-disk-root", c.DiskRoot(), "--boot-id-file", filepath.Join(c.Dir, "sim", node+".boot_id"),
-		"--cri-endpoint", "unix://"+filepath.Join(c.HostDir(node), "cri.sock"),
-		"--lease-duration="+c.Timing.LeaseDuration.String(), "--renew-interval="+c.Timing.Renew.String(),
-		"--self-fence-deadline="+c.Timing.SelfFence.String(), "--health-probe-bind-address=0", "--allowed-disks=*=/dev/mapper/*",
-		"--metrics-bind-address="+c.metricsAddress(node+"-agent"),
-		"--watchdog-timeout="+c.Timing.Watchdog.String(), "--watchdog-device=unix://"+filepath.Join(c.HostDir(node), "watchdog.sock"),
-		"--peer-tls-dir="+filepath.Join(c.Dir, "peer-tls"), "--peer-listen="+listen, "--peer-address="+published,
-		"--sim-peer-source="+ip, "--peer-timeout=500ms")
+		"--cri-endpoint", "unix://" + filepath.Join(c.HostDir(node), "cri.sock"),
+		"--lease-duration=" + c.Timing.LeaseDuration.String(), "--renew-interval=" + c.Timing.Renew.String(),
+		"--self-fence-deadline=" + c.Timing.SelfFence.String(), "--health-probe-bind-address=0", "--allowed-disks=*=/dev/mapper/*",
+		"--metrics-bind-address=" + c.metricsAddress(node+"-agent"),
+		"--watchdog-timeout=" + c.Timing.Watchdog.String(), "--watchdog-device=unix://" + filepath.Join(c.HostDir(node), "watchdog.sock"),
+		"--peer-tls-dir=" + filepath.Join(c.Dir, "peer-tls"), "--peer-listen=" + listen, "--peer-address=" + published,
+		"--sim-peer-source=" + ip, "--peer-timeout=500ms"}
+	c.startWith(node+"-agent", c.hostKubeconfig(node), append(argv, c.AgentArgs...)...)
 }
 
 // PauseAgent stops a host's agent with SIGSTOP (a slow host); ResumeAgent

@@ -67,6 +67,11 @@ type Agent struct {
 	// Runtime reaches the node's container runtime (CRI): the agent stops
 	// servers and runs their patrolCommand through it, without the API server.
 	Runtime cri.Runtime
+	// Exits follows the runtime's container ends (FollowExits); nil: the
+	// controller learns of them from the kubelet only. ExitRelist is how
+	// often a runtime without container events is relisted.
+	Exits      cri.ExitFollower
+	ExitRelist time.Duration
 	// Multipath tells multipathd the node's key for the maps it holds, so
 	// that a path multipathd adds or reinstates is registered too; nil: not told.
 	Multipath multipath.Daemon
@@ -702,6 +707,9 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 		}
 	}
 	if err := mgr.Add(manager.RunnableFunc(a.DeviceReport(5 * a.Timing.Renew))); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(a.FollowExits)); err != nil {
 		return err
 	}
 	onThisNode := predicate.NewPredicateFuncs(func(o client.Object) bool {

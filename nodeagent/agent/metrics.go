@@ -70,11 +70,16 @@ var (
 		Help:    "Time the container runtime took to answer, by call (exec, stop, running) and result (ok, error).",
 		Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30},
 	}, []string{"node", "call", "result"})
+	containerExits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hamon_agent_container_exits_total",
+		Help: "Ends of servers' containers the container runtime told the agent of, and the agent reported to the controller.",
+	}, []string{"node"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(leaseRenewSeconds, leaseRenewFailures, leaseLastRenew, selfFenceDeadline,
-		diskPaths, reservationHeld, keyChecks, patrolRuns, patrolSeconds, osTerminations, selfFences, criSeconds)
+		diskPaths, reservationHeld, keyChecks, patrolRuns, patrolSeconds, osTerminations, selfFences, criSeconds,
+		containerExits)
 }
 
 // The reasons of hamon_agent_os_terminations_total.
@@ -89,6 +94,7 @@ func (a *Agent) initMetrics() {
 	selfFenceDeadline.WithLabelValues(a.Node).Set(a.Timing.SelfFence.Seconds())
 	leaseRenewFailures.WithLabelValues(a.Node)
 	selfFences.WithLabelValues(a.Node)
+	containerExits.WithLabelValues(a.Node)
 	for _, r := range []string{"held", "preempted", "error"} {
 		keyChecks.WithLabelValues(a.Node, r)
 	}

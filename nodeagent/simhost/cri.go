@@ -17,8 +17,10 @@ import (
 )
 
 // criServer serves the part of the CRI RuntimeService the agent uses:
-// Version, ListContainers, ExecSync and StopContainer. A container's id is
-// its pod's UID.
+// Version, ListContainers, ContainerStatus, ExecSync, StopContainer and
+// GetContainerEvents (each container end, as containerd 1.7 streams it;
+// Unimplemented with Host.NoContainerEvents, as containerd 1.6). A
+// container's id is its pod's UID.
 type criServer struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	h *Host
@@ -54,9 +56,7 @@ func (s *criServer) ListContainers(_ context.Context, req *runtimeapi.ListContai
 			st = runtimeapi.ContainerState_CONTAINER_EXITED
 		default:
 		}
-		labels := map[string]string{
-			cri.LabelPodNamespace: pr.pod.Namespace, cri.LabelPodName: pr.pod.Name, cri.LabelContainerName: pr.container,
-		}
+		labels := containerLabels(uid, pr)
 		if f.GetState() != nil && f.GetState().GetState() != st {
 			continue
 		}
@@ -131,4 +131,58 @@ func (s *criServer) StopContainer(_ context.Context, req *runtimeapi.StopContain
 	}
 	stopProc(pr, time.Duration(req.GetTimeout())*time.Second)
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// containerLabels are the labels a kubelet gives the container.
+func containerLabels(uid types.UID, pr *proc) map[string]string {
+	return map[string]string{
+		cri.LabelPodNamespace: pr.pod.Namespace, cri.LabelPodName: pr.pod.Name, cri.LabelPodUID: string(uid),
+		cri.LabelContainerName: pr.container,
+	}
+}
+
+// containerStatus is what the runtime says of a container.
+func containerStatus(uid types.UID, pr *proc) *runtimeapi.ContainerStatus {
+	st := &runtimeapi.ContainerStatus{Id: string(uid), Metadata: &runtimeapi.ContainerMetadata{Name: pr.container},
+		State: runtimeapi.ContainerState_CONTAINER_RUNNING, CreatedAt: pr.started.UnixNano(), StartedAt: pr.started.UnixNano(),
+		Labels: containerLabels(uid, pr)}
+	select {
+	case <-pr.done:
+		st.State, st.FinishedAt = runtimeapi.ContainerState_CONTAINER_EXITED, pr.finished.UnixNano()
+		st.ExitCode = int32(pr.code) //nolint:gosec // an exit code
+	default:
+	}
+	return st
+}
+
+func (s *criServer) ContainerStatus(_ context.Context,
+	req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	pr, err := s.proc(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ContainerStatusResponse{Status: containerStatus(types.UID(req.GetContainerId()), pr)}, nil
+}
+
+// GetContainerEvents streams each container's end as it happens.
+func (s *criServer) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runtimeapi.RuntimeService_GetContainerEventsServer) error {
+	if s.h.NoContainerEvents {
+		return status.Error(codes.Unimplemented, "method GetContainerEvents not implemented")
+	}
+	exits, cancel := s.h.subscribeExits()
+	defer cancel()
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case e := <-exits:
+			st := containerStatus(e.uid, e.pr)
+			ev := &runtimeapi.ContainerEventResponse{ContainerId: string(e.uid),
+				ContainerEventType: runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT,
+				CreatedAt:          st.FinishedAt, ContainersStatuses: []*runtimeapi.ContainerStatus{st}}
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
 }

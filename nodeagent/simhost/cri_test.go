@@ -158,3 +158,57 @@ func TestContainerEnd_EndsItsExecs(t *testing.T) {
 		t.Fatalf("exec in an ended container: %v, want %v", err, errContainerEnded)
 	}
 }
+
+// The agent's exit follower against the simulated runtime, with container
+// events (containerd 1.7) and without (1.6: it relists): each end of a
+// container that ran is told once, with its pod, exit code and end time;
+// the containers that had ended before it looked are not.
+func TestFollowExits_EventsAndRelist(t *testing.T) {
+	for _, noEvents := range []bool{false, true} {
+		t.Run(map[bool]string{false: "events", true: "relist"}[noEvents], func(t *testing.T) {
+			dir, err := os.MkdirTemp("", "simhost-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = os.RemoveAll(dir) }()
+			h := &Host{Dir: dir, procs: map[types.UID]*proc{}, NoContainerEvents: noEvents}
+			stop, err := h.serveCRI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			rt, err := cri.Dial("unix://" + h.SocketPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = rt.Close() }()
+			ended := startProc(t, h, "uid-0", "ns", "ended-before")
+			stopProc(ended, time.Second)
+			h.notifyExit("uid-0", ended)
+			pr := startProc(t, h, "uid-1", "ns", "db-a")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			exits := make(chan cri.Exit, 8)
+			go func() { _ = rt.FollowExits(ctx, 50*time.Millisecond, exits) }()
+			time.Sleep(300 * time.Millisecond) // following (a first relist)
+			before := time.Now()
+			_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
+			<-pr.done
+			h.notifyExit("uid-1", pr)
+			select {
+			case e := <-exits:
+				if e.Pod != "db-a" || e.Namespace != "ns" || e.Name != "server" || e.PodUID != "uid-1" || e.ExitCode != 137 ||
+					e.FinishedAt.Before(before.Add(-time.Second)) {
+					t.Fatalf("exit %+v, want db-a's SIGKILL (137) just now", e)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the container's end was not told")
+			}
+			select {
+			case e := <-exits:
+				t.Fatalf("told again, or of a container that ended before: %+v", e)
+			case <-time.After(300 * time.Millisecond):
+			}
+		})
+	}
+}

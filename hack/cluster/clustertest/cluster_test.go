@@ -34,6 +34,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -125,6 +126,7 @@ func TestCluster(t *testing.T) {
 	h.step("patrol", "patrol fails on duo's active (readiness probe)", h.patrolFailure)
 	h.step("termcommand", "Monitor mode: crash, termCommand before the standby starts", h.monitorTermCommand)
 	h.step("hostloss", "host loss: hc-b killed (kubelet, containerd, agent, pods)", h.hostLoss)
+	h.step("leaderloss", "host loss with the controller's leader on it (trio active there)", h.leaderLoss)
 	h.step("partition", "partition: hc-a cut off from the API server", h.partition)
 	h.step("swap", "planned swap: kubectl hamon swap trio", h.swap)
 	h.step("poddelete", "kubectl delete pod of a diskless active (termCommand 15 s)", h.podDelete)
@@ -676,14 +678,55 @@ func (h *harness) crash() string {
 	p := h.pod("trio", nodeC)
 	cid := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
 	since := time.Now()
+	signals := h.exitSignals("trio", nodeC, p)
 	h.sh(time.Minute, clusterSh, "ctr", nodeC, "tasks", "kill", "-s", "SIGKILL", cid)
 	d := h.waitOnline("trio", nodeA, 2*time.Minute)
 	e := h.endpointsFollow("trio", nodeA, time.Minute)
 	sw := h.expectSwitchover("trio", nodeC, nodeA, "ServerFailure")
 	w := h.check("trio", nodeA, since)
+	sig := <-signals
+	decided := "?"
+	if sw.StartedAt != nil {
+		decided = fmt.Sprintf("%.2fs", sw.StartedAt.Sub(since).Seconds())
+	}
 	b := h.begin("trio", nodeC)
-	return fmt.Sprintf("hc-c→hc-a Online %.1fs, endpoints %.1fs (%s); writers %s; begin hc-c %.1fs",
-		d.Seconds(), e.Seconds(), sw.Cause, w, b.Seconds())
+	return fmt.Sprintf("hc-c→hc-a Online %.1fs, endpoints %.1fs (%s); the crash seen by the agent (CRI) %s, by the kubelet (pod status) %s, "+
+		"switchover decided %s; writers %s; begin hc-c %.1fs",
+		d.Seconds(), e.Seconds(), sw.Cause, sig.agent, sig.kubelet, decided, w, b.Seconds())
+}
+
+// exitSignals reports when each of the two signals of a crash of server's
+// container in pod p on node reached the API server, from now: the agent's
+// report (the runtime's event or its relist) and the kubelet's pod status
+// (its PLEG relist, then the status write). Read every 20 ms, so each is
+// late by at most that.
+func (h *harness) exitSignals(server, node string, p *corev1.Pod) <-chan struct{ agent, kubelet string } {
+	out := make(chan struct{ agent, kubelet string }, 1)
+	since := time.Now()
+	go func() {
+		agent, kubelet := "not seen in 30 s", "not seen in 30 s"
+		var gotAgent, gotKubelet bool
+		for time.Since(since) < 30*time.Second && (!gotAgent || !gotKubelet) {
+			var hn hav1alpha1.HANode
+			if !gotAgent && h.c.Get(ctx(), client.ObjectKey{Name: node}, &hn) == nil {
+				if r := hn.Status.Report(hav1alpha1.ReportKey(ns, server)); r != nil && r.ContainerExit != nil && r.ContainerExit.Pod == p.Name {
+					gotAgent, agent = true, fmt.Sprintf("%.2fs", time.Since(since).Seconds())
+				}
+			}
+			if !gotKubelet {
+				cur, err := h.cs.CoreV1().Pods(ns).Get(ctx(), p.Name, metav1.GetOptions{})
+				switch {
+				case apierrors.IsNotFound(err):
+					gotKubelet, kubelet = true, fmt.Sprintf("never (the pod was deleted at %.2fs)", time.Since(since).Seconds())
+				case err == nil && len(cur.Status.ContainerStatuses) > 0 && cur.Status.ContainerStatuses[0].State.Terminated != nil:
+					gotKubelet, kubelet = true, fmt.Sprintf("%.2fs", time.Since(since).Seconds())
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		out <- struct{ agent, kubelet string }{agent, kubelet}
+	}()
+	return out
 }
 
 func (h *harness) patrolFailure() string {
@@ -734,6 +777,53 @@ func (h *harness) hostLoss() string {
 	rejoin := h.rejoin(nodeB, "duo", "trio")
 	return fmt.Sprintf("duo hc-b→hc-a Online %.1fs, endpoints %.1fs (%s, leader was on %s); writers %s; reboot+rejoin %.1fs (%s)",
 		d.Seconds(), e.Seconds(), sw.Cause, leader, w, time.Since(start).Seconds(), rejoin)
+}
+
+// leaderLoss kills the node that runs both trio's active copy and the
+// controller's leader. The other replica, which watched the agents'
+// renewals all along, leads once the leader Lease runs out (0.8 × the
+// host lease) and switches trio over at once: within the host lease + 2 s
+// of the loss (#20), where a cold replica would take leader election plus
+// a whole host lease.
+func (h *harness) leaderLoss() string {
+	leader := h.leader()
+	if leader == "?" {
+		h.t.Fatal("no controller replica leads")
+	}
+	if h.server("trio").Status.ActiveNode != leader {
+		h.sh(3*time.Minute, kubectl, "hamon", "swap", "trio", "-n", ns, "--node", leader, "--timeout", "2m")
+		h.waitOnline("trio", leader, time.Minute)
+	}
+	time.Sleep(3 * time.Second) // the other replica sees a few renewals of the leader's host
+	since := time.Now()
+	h.sh(time.Minute, clusterSh, "node-kill", leader)
+	var to string
+	d := h.eventually(time.Minute, "trio Online off "+leader, func() bool {
+		s := h.server("trio")
+		to = s.Status.ActiveNode
+		return s.Status.Phase == hav1alpha1.PhaseOnline && to != "" && to != leader
+	})
+	newLeader, elected := "?", "?"
+	if l, err := h.cs.CoordinationV1().Leases(releaseNS).Get(ctx(), "hamon-controller.ha.hamon.io", metav1.GetOptions{}); err == nil &&
+		l.Spec.AcquireTime != nil {
+		newLeader, elected = h.leader(), fmt.Sprintf("%.1fs", l.Spec.AcquireTime.Sub(since).Seconds())
+	}
+	sw := h.expectSwitchover("trio", leader, to, "HostFailure")
+	decided := "?"
+	if sw.StartedAt != nil {
+		decided = fmt.Sprintf("%.1fs", sw.StartedAt.Sub(since).Seconds())
+	}
+	w := h.check("trio", to, since)
+	start := time.Now()
+	h.sh(5*time.Minute, clusterSh, "node-start", leader, "--reboot")
+	h.waitAgents(nil)
+	servers := []string{"trio"}
+	if hostOf(h.server("duo"), leader) != nil {
+		servers = append(servers, "duo")
+	}
+	rejoin := h.rejoin(leader, servers...)
+	return fmt.Sprintf("trio %s→%s Online %.1fs after the loss (host lease 10s: target ≤ 12s); new leader on %s at %s, switchover decided %s; "+
+		"writers %s; reboot+rejoin %.1fs (%s)", leader, to, d.Seconds(), newLeader, elected, decided, w, time.Since(start).Seconds(), rejoin)
 }
 
 // rejoin waits for node to be a standby of each server again, asking with
