@@ -30,8 +30,12 @@ func TestMetricsCountFinishedSwitchoversOnce(t *testing.T) {
 	if got := testutil.ToFloat64(serverPhase.WithLabelValues("m", "db", "Online")); got != 1 {
 		t.Fatalf("phase gauge %v", got)
 	}
-	if got := testutil.ToFloat64(serverPhase.WithLabelValues("m", "db", "SwitchingOver")); got != 0 {
-		t.Fatalf("old phase gauge %v", got)
+	// One series per server: the old phase's is gone, not kept at 0.
+	if serverPhase.DeleteLabelValues("m", "db", "SwitchingOver") {
+		t.Fatal("the old phase's series stayed")
+	}
+	if waitingSince.DeleteLabelValues("m", "db") {
+		t.Fatal("a waiting-since series while no host waits")
 	}
 	if testutil.ToFloat64(fencing.WithLabelValues("succeeded")) < 1 {
 		t.Fatal("fencing not counted")
@@ -166,3 +170,22 @@ func TestSameStored_NanosecondsAreNoChange(t *testing.T) {
 }
 
 func ptrTime(t time.Time) *metav1.Time { mt := metav1.NewTime(t); return &mt }
+
+// The waiting-since series exists while a host waits, and only then.
+func TestMetrics_WaitingSinceOnlyWhileAHostWaits(t *testing.T) {
+	s := &hav1alpha1.HAServer{ObjectMeta: metav1.ObjectMeta{Namespace: "m", Name: "waits"}}
+	since := time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)
+	online := &hotstandby.State{Phase: hotstandby.PhaseOnline, Hosts: []hotstandby.Host{{Node: "a", State: hotstandby.Online}}}
+	waiting := &hotstandby.State{Phase: hotstandby.PhaseWaiting, Hosts: []hotstandby.Host{{Node: "a", State: hotstandby.RestartWait, Since: since}}}
+	observeMetrics(s, online, waiting, nil)
+	if got := testutil.ToFloat64(waitingSince.WithLabelValues("m", "waits")); got != float64(since.Unix()) {
+		t.Fatalf("waiting since %v, want %d", got, since.Unix())
+	}
+	observeMetrics(s, waiting, online, nil)
+	if waitingSince.DeleteLabelValues("m", "waits") {
+		t.Fatal("the series stayed once no host waits")
+	}
+	if serverPhase.DeleteLabelValues("m", "waits", "Waiting") || !serverPhase.DeleteLabelValues("m", "waits", "Online") {
+		t.Fatal("the phase series do not follow the phase")
+	}
+}

@@ -203,6 +203,9 @@ func run(cfg *rest.Config, o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	if soft := setMemoryLimit("/sys/fs/cgroup"); soft > 0 {
+		ctrl.Log.Info("Go memory limit set from the container's", "bytes", soft)
+	}
 	ctrl.Log.Info("Starting the hamon controller", "agentNamespace", o.agentNS, "leaderElection", o.leaderElect,
 		"leaderLease", o.leader.LeaseDuration, "concurrentReconciles", o.concurrency, "allowedDisks", o.disks.String())
 	return mgr.Start(ctrl.SetupSignalHandler())

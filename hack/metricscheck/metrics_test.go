@@ -68,7 +68,6 @@ func TestMetrics_ScrapedFromTheControllerAndTheAgents(t *testing.T) {
 			"hamon_server_phase":                             {"name", "namespace", "phase"},
 			"hamon_server_active_host":                       {"name", "namespace", "node"},
 			"hamon_server_host_state":                        {"name", "namespace", "node", "state"},
-			"hamon_server_waiting_since_timestamp_seconds":   {"name", "namespace"},
 			"hamon_server_standbys_available":                {"name", "namespace"},
 			"hamon_switchovers_total":                        {"cause", "result"},
 			"hamon_switchover_duration_seconds_bucket":       {"cause", "le"},
