@@ -13,7 +13,8 @@ import (
 var (
 	serverPhase = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hamon_server_phase",
-		Help: "1 for the phase each HAServer is in (Pending, Starting, Online, SwitchingOver, Waiting, Stopped, Failed); no series for the others.",
+		Help: "1 for the phase each HAServer is in (Pending, Starting, Online, SwitchingOver, Waiting, Stopped, Failed); " +
+			"no series for the others.",
 	}, []string{"namespace", "name", "phase"})
 	switchovers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hamon_switchovers_total",
