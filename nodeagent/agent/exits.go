@@ -15,7 +15,7 @@ import (
 // DefaultExitRelist is how often the agent lists the runtime's containers
 // when the runtime streams no container events: a crash is reported within
 // it, where the kubelet's PLEG relists every second.
-const DefaultExitRelist = 250 * time.Millisecond
+const DefaultExitRelist = 100 * time.Millisecond
 
 // FollowExits reports the end of each server container on this node as
 // the container runtime tells it (containerExit in the server's report):

@@ -690,9 +690,42 @@ func (h *harness) crash() string {
 		decided = fmt.Sprintf("%.2fs", sw.StartedAt.Sub(since).Seconds())
 	}
 	b := h.begin("trio", nodeC)
+	// More crashes, for a distribution: from the container's end (as the
+	// runtime tells it, in the switchover's failedAt) to the new active
+	// Online (finishedAt).
+	ends := []float64{endToOnline(sw)}
+	for range 9 {
+		from := h.server("trio").Status.ActiveNode
+		p := h.pod("trio", from)
+		cid := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+		h.sh(time.Minute, clusterSh, "ctr", from, "tasks", "kill", "-s", "SIGKILL", cid)
+		var to string
+		h.eventually(time.Minute, "trio Online off "+from, func() bool {
+			s := h.server("trio")
+			to = s.Status.ActiveNode
+			return s.Status.Phase == hav1alpha1.PhaseOnline && to != "" && to != from && s.Status.Switchover == nil
+		})
+		ends = append(ends, endToOnline(h.expectSwitchover("trio", from, to, "ServerFailure")))
+		h.begin("trio", from)
+	}
+	if h.server("trio").Status.ActiveNode != nodeA { // where the next steps expect it
+		h.sh(3*time.Minute, kubectl, "hamon", "swap", "trio", "-n", ns, "--node", nodeA, "--timeout", "2m")
+		h.waitOnline("trio", nodeA, time.Minute)
+	}
+	slices.Sort(ends)
 	return fmt.Sprintf("hc-c→hc-a Online %.1fs, endpoints %.1fs (%s); the crash seen by the agent (CRI) %s, by the kubelet (pod status) %s, "+
-		"switchover decided %s; writers %s; begin hc-c %.1fs",
-		d.Seconds(), e.Seconds(), sw.Cause, sig.agent, sig.kubelet, decided, w, b.Seconds())
+		"switchover decided %s; writers %s; begin hc-c %.1fs; 10 crashes, container end → Online: p50 %.0f ms, max %.0f ms",
+		d.Seconds(), e.Seconds(), sw.Cause, sig.agent, sig.kubelet, decided, w, b.Seconds(), ends[len(ends)/2], ends[len(ends)-1])
+}
+
+// endToOnline is a switchover's time from the failure (the container's
+// end, as the runtime or the kubelet told it) to the new active Online,
+// in milliseconds (-1 when unknown).
+func endToOnline(sw hav1alpha1.Switchover) float64 {
+	if sw.FailedAt == nil || sw.FinishedAt == nil {
+		return -1
+	}
+	return float64(sw.FinishedAt.Sub(sw.FailedAt.Time).Microseconds()) / 1000
 }
 
 // exitSignals reports when each of the two signals of a crash of server's
@@ -822,6 +855,13 @@ func (h *harness) leaderLoss() string {
 		servers = append(servers, "duo")
 	}
 	rejoin := h.rejoin(leader, servers...)
+	// The steps after this one start from both servers active on hc-a.
+	for _, name := range []string{"duo", "trio"} {
+		if h.server(name).Status.ActiveNode != nodeA {
+			h.sh(3*time.Minute, kubectl, "hamon", "swap", name, "-n", ns, "--node", nodeA, "--timeout", "2m")
+			h.waitOnline(name, nodeA, time.Minute)
+		}
+	}
 	return fmt.Sprintf("trio %s→%s Online %.1fs after the loss (host lease 10s: target ≤ 12s); new leader on %s at %s, switchover decided %s; "+
 		"writers %s; reboot+rejoin %.1fs (%s)", leader, to, d.Seconds(), newLeader, elected, decided, w, time.Since(start).Seconds(), rejoin)
 }
