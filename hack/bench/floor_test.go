@@ -340,31 +340,34 @@ func cpuShares(before, after cpuSnapshot, window time.Duration) string {
 // channel closes when it is written.
 func profileAPIServer(t *testing.T, name string, d time.Duration) <-chan struct{} {
 	t.Helper()
-	done := make(chan struct{})
-	if os.Getenv("BENCH_PROFILE") == "" {
-		close(done)
-		return done
-	}
-	go func() {
-		defer close(done)
+	return saveProfile(t, name+"-apiserver", func() ([]byte, error) {
 		rc, err := restClient()
-		var data []byte
-		if err == nil {
-			data, err = rc.Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(int(d.Seconds()))).
-				Timeout(d + 30*time.Second).DoRaw(context.Background())
-		}
 		if err != nil {
-			t.Logf("profiling kube-apiserver: %v", err)
-			return
+			return nil, err
 		}
-		_ = os.WriteFile(filepath.Join(testenv.RepoRoot(), "bin", "bench", name+"-apiserver.pprof"), data, 0o600)
-	}()
-	return done
+		return rc.Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(int(d.Seconds()))).
+			Timeout(d + 30*time.Second).DoRaw(context.Background())
+	})
 }
 
 // profileURL saves what url answers (a pprof profile) in
 // bin/bench/<name>.pprof when BENCH_PROFILE is set.
 func profileURL(t *testing.T, url, name string) <-chan struct{} {
+	t.Helper()
+	return saveProfile(t, name, func() ([]byte, error) {
+		c := http.Client{Timeout: time.Minute}
+		resp, err := c.Get(url) //nolint:noctx // a local pprof endpoint
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		return io.ReadAll(resp.Body)
+	})
+}
+
+// saveProfile writes what fetch returns in bin/bench/<name>.pprof, in the
+// background, when BENCH_PROFILE is set; the channel closes when done.
+func saveProfile(t *testing.T, name string, fetch func() ([]byte, error)) <-chan struct{} {
 	t.Helper()
 	done := make(chan struct{})
 	if os.Getenv("BENCH_PROFILE") == "" {
@@ -373,14 +376,11 @@ func profileURL(t *testing.T, url, name string) <-chan struct{} {
 	}
 	go func() {
 		defer close(done)
-		c := http.Client{Timeout: time.Minute}
-		resp, err := c.Get(url) //nolint:noctx // a local pprof endpoint
+		data, err := fetch()
 		if err != nil {
 			t.Logf("profiling %s: %v", name, err)
 			return
 		}
-		defer func() { _ = resp.Body.Close() }()
-		data, _ := io.ReadAll(resp.Body)
 		_ = os.WriteFile(filepath.Join(testenv.RepoRoot(), "bin", "bench", name+".pprof"), data, 0o600)
 	}()
 	return done

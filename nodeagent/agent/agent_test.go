@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -416,29 +417,34 @@ func TestSharedDiskSwitchover_ControllerAndAgents(t *testing.T) {
 	})
 }
 
-// laggingCache serves Leases as an informer whose watch stopped delivering:
-// the first copy it read, for ever. Everything else passes through.
+// laggingCache serves the objects freeze picks (Leases, HANodes) as an
+// informer whose watch stopped delivering: the first copy it read, for
+// ever. Everything else passes through.
 type laggingCache struct {
 	client.Client
+	freeze func(client.Object) bool
 	mu     sync.Mutex
-	frozen map[client.ObjectKey]*coordinationv1.Lease
+	frozen map[string]client.Object
 }
 
 func (c *laggingCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	l, ok := obj.(*coordinationv1.Lease)
-	if !ok {
+	if !c.freeze(obj) {
 		return c.Client.Get(ctx, key, obj, opts...)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f := c.frozen[key]; f != nil {
-		f.DeepCopyInto(l)
+	id := fmt.Sprintf("%T %s", obj, key)
+	if f := c.frozen[id]; f != nil {
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(f.DeepCopyObject()).Elem())
 		return nil
 	}
-	if err := c.Client.Get(ctx, key, l, opts...); err != nil {
+	if err := c.Client.Get(ctx, key, obj, opts...); err != nil {
 		return err
 	}
-	c.frozen[key] = l.DeepCopy()
+	if c.frozen == nil {
+		c.frozen = map[string]client.Object{}
+	}
+	c.frozen[id] = obj.DeepCopyObject().(client.Object)
 	return nil
 }
 
@@ -447,7 +453,7 @@ func (c *laggingCache) Get(ctx context.Context, key client.ObjectKey, obj client
 // lease controller does the same), so it never updates from a stale copy
 // and never self-fences while the API server answers.
 func TestHeartbeat_RenewsPastALaggingCache(t *testing.T) {
-	cache := &laggingCache{Client: env.Client, frozen: map[client.ObjectKey]*coordinationv1.Lease{}}
+	cache := &laggingCache{Client: env.Client, freeze: func(o client.Object) bool { _, ok := o.(*coordinationv1.Lease); return ok }}
 	a := &Agent{Client: cache, Node: "lag-a", Namespace: agentNS, BootID: "b1",
 		Timing: lease.Timing{Duration: 3 * time.Second, Renew: 200 * time.Millisecond, SelfFence: 1500 * time.Millisecond}}
 	// Several self-fence deadlines of renewals (the first HANode write

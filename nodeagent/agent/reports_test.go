@@ -81,38 +81,12 @@ func TestWriteReport_ManyAtOnceAllLand(t *testing.T) {
 	t.Logf("%d reports in %d patches", 2*servers, c.patches.Load())
 }
 
-// staleReader answers every Get with what it held first: a cache that has
-// not caught up with the agent's own writes.
-type staleReader struct {
-	client.Client
-	mu   sync.Mutex
-	held map[string]*hav1alpha1.HANode
-}
-
-func (s *staleReader) Get(ctx context.Context, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-	hn, ok := o.(*hav1alpha1.HANode)
-	if !ok {
-		return s.Client.Get(ctx, key, o, opts...)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if h := s.held[key.Name]; h != nil {
-		h.DeepCopyInto(hn)
-		return nil
-	}
-	if err := s.Client.Get(ctx, key, hn, opts...); err != nil {
-		return err
-	}
-	s.held[key.Name] = hn.DeepCopy()
-	return nil
-}
-
 // The agent reads its own last report, not the cache's older copy: read
 // from a cache that lags, an answered request would look unanswered and
 // be carried out twice.
 func TestReport_OwnLastWriteBeatsALaggingCache(t *testing.T) {
 	ctx := context.Background()
-	stale := &staleReader{Client: env.Client, held: map[string]*hav1alpha1.HANode{}}
+	stale := &laggingCache{Client: env.Client, freeze: func(o client.Object) bool { _, ok := o.(*hav1alpha1.HANode); return ok }}
 	a := &Agent{Client: stale, APIReader: env.Client, Node: "lagging-node"}
 	key := "ns/db"
 	first := a.report(ctx, key, "u1") // the cache now holds an HANode without it

@@ -34,25 +34,33 @@ func startProc(t *testing.T, h *Host, uid, ns, pod string) *proc {
 	return pr
 }
 
-// The agent's CRI client against the simulated host's CRI server: the
-// same gRPC calls it makes to containerd.
-func TestCRIClientAgainstSimulatedRuntime(t *testing.T) {
-	dir, err := os.MkdirTemp("", "simhost-")
+// serveTestCRI serves a host's CRI socket (without the API) and dials it,
+// as the agent does; both end with the test.
+func serveTestCRI(t *testing.T, noEvents bool) (*Host, *cri.Client) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "simhost-") // short: a socket path has at most 108 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	h := &Host{Dir: dir, procs: map[types.UID]*proc{}}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	h := &Host{Dir: dir, procs: map[types.UID]*proc{}, NoContainerEvents: noEvents}
 	stop, err := h.serveCRI()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	t.Cleanup(stop)
 	rt, err := cri.Dial("unix://" + h.SocketPath())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = rt.Close() }()
+	t.Cleanup(func() { _ = rt.Close() })
+	return h, rt
+}
+
+// The agent's CRI client against the simulated host's CRI server: the
+// same gRPC calls it makes to containerd.
+func TestCRIClientAgainstSimulatedRuntime(t *testing.T) {
+	h, rt := serveTestCRI(t, false)
 	ctx := context.Background()
 	if v, err := rt.Version(ctx); err != nil || !strings.HasPrefix(v, "hamon-simhost") {
 		t.Fatalf("Version: %q %v", v, err)
@@ -166,22 +174,7 @@ func TestContainerEnd_EndsItsExecs(t *testing.T) {
 func TestFollowExits_EventsAndRelist(t *testing.T) {
 	for _, noEvents := range []bool{false, true} {
 		t.Run(map[bool]string{false: "events", true: "relist"}[noEvents], func(t *testing.T) {
-			dir, err := os.MkdirTemp("", "simhost-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = os.RemoveAll(dir) }()
-			h := &Host{Dir: dir, procs: map[types.UID]*proc{}, NoContainerEvents: noEvents}
-			stop, err := h.serveCRI()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stop()
-			rt, err := cri.Dial("unix://" + h.SocketPath())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = rt.Close() }()
+			h, rt := serveTestCRI(t, noEvents)
 			ended := startProc(t, h, "uid-0", "ns", "ended-before")
 			stopProc(ended, time.Second)
 			h.notifyExit("uid-0", ended)
