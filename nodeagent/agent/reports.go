@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,7 +45,8 @@ type reportStore struct {
 type reportBatch struct {
 	reports map[string]hav1alpha1.NodeServerStatus
 	done    chan struct{}
-	err     error
+	// errs is each report's outcome (nil: written).
+	errs map[string]error
 }
 
 // lockReport locks the read-modify-write of the report with key (while
@@ -119,7 +121,7 @@ func (a *Agent) writeReport(ctx context.Context, r hav1alpha1.NodeServerStatus) 
 	}
 	select {
 	case <-b.done:
-		return b.err
+		return b.errs[r.Key]
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -138,31 +140,48 @@ func (a *Agent) writeBatches(ctx context.Context) {
 			return
 		}
 		st.mu.Unlock()
-		b.err = a.updateHANode(ctx, func(hs *hav1alpha1.HANodeStatus) {
-			keys := make([]string, 0, len(b.reports))
-			for k := range b.reports {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys) // a stable order for a new node's list
-			for _, k := range keys {
-				r := b.reports[k]
-				if i := slices.IndexFunc(hs.Servers, func(x hav1alpha1.NodeServerStatus) bool { return x.Key == k }); i >= 0 {
-					hs.Servers[i] = r
-				} else {
-					hs.Servers = append(hs.Servers, r)
-				}
-			}
-		})
-		if b.err == nil {
-			st.mu.Lock()
-			if st.written == nil {
-				st.written = map[string]hav1alpha1.NodeServerStatus{}
-			}
-			for k, r := range b.reports {
-				st.written[k] = r
-			}
-			st.mu.Unlock()
+		b.errs = map[string]error{}
+		keys := make([]string, 0, len(b.reports))
+		for k := range b.reports {
+			keys = append(keys, k)
 		}
+		slices.Sort(keys) // a stable order for a new node's list
+		err := a.patchReports(ctx, b.reports, keys)
+		if apierrors.IsInvalid(err) && len(keys) > 1 {
+			// One report the API server refuses must not take the others
+			// down with it: each is written alone.
+			for _, k := range keys {
+				b.errs[k] = a.patchReports(ctx, b.reports, []string{k})
+			}
+		} else {
+			for _, k := range keys {
+				b.errs[k] = err
+			}
+		}
+		st.mu.Lock()
+		if st.written == nil {
+			st.written = map[string]hav1alpha1.NodeServerStatus{}
+		}
+		for _, k := range keys {
+			if b.errs[k] == nil {
+				st.written[k] = b.reports[k]
+			}
+		}
+		st.mu.Unlock()
 		close(b.done)
 	}
+}
+
+// patchReports writes the reports with keys in one HANode patch.
+func (a *Agent) patchReports(ctx context.Context, reports map[string]hav1alpha1.NodeServerStatus, keys []string) error {
+	return a.updateHANode(ctx, func(hs *hav1alpha1.HANodeStatus) {
+		for _, k := range keys {
+			r := reports[k]
+			if i := slices.IndexFunc(hs.Servers, func(x hav1alpha1.NodeServerStatus) bool { return x.Key == k }); i >= 0 {
+				hs.Servers[i] = r
+			} else {
+				hs.Servers = append(hs.Servers, r)
+			}
+		}
+	})
 }

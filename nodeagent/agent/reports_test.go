@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,5 +100,36 @@ func TestReport_OwnLastWriteBeatsALaggingCache(t *testing.T) {
 	}
 	if got := a.report(ctx, key, "u2"); got.LastAnswered() != 0 {
 		t.Fatalf("a new server of the same name reads the old one's answers %+v", got.Answers)
+	}
+}
+
+// A report the API server refuses for good, written together with others,
+// does not take them down with it: each is written alone then.
+func TestWriteReport_ARefusedReportSparesTheOthers(t *testing.T) {
+	ctx := context.Background()
+	a := &Agent{Client: env.Client, APIReader: env.Client, Node: "refused-node"}
+	if err := a.updateHANode(ctx, func(*hav1alpha1.HANodeStatus) {}); err != nil {
+		t.Fatal(err)
+	}
+	// Both wait for the batch the first one's writer takes: the bad one
+	// joins the first batch or the next.
+	good := hav1alpha1.NodeServerStatus{Key: "ns/good", Epoch: 3}
+	bad := hav1alpha1.NodeServerStatus{Key: "ns/bad", LocalStop: &hav1alpha1.LocalStop{Pod: strings.Repeat("p", 300), Reason: hav1alpha1.LocalStopSelfFence}}
+	errs := make(chan error, 2)
+	for _, r := range []hav1alpha1.NodeServerStatus{bad, good} {
+		go func() { errs <- a.writeReport(ctx, r) }()
+	}
+	var refused int
+	for range 2 {
+		if err := <-errs; err != nil {
+			refused++
+		}
+	}
+	var hn hav1alpha1.HANode
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: a.Node}, &hn); err != nil {
+		t.Fatal(err)
+	}
+	if r := hn.Status.Report("ns/good"); r == nil || r.Epoch != 3 || refused != 1 || hn.Status.Report("ns/bad") != nil {
+		t.Fatalf("good report %+v, %d refused, bad report %+v", r, refused, hn.Status.Report("ns/bad"))
 	}
 }
