@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -146,18 +147,25 @@ func (a *Agent) writeBatches(ctx context.Context) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys) // a stable order for a new node's list
-		err := a.patchReports(ctx, b.reports, keys)
+		// Bounded: the writer serves callers that wait at most a renew
+		// interval (a stop made during an outage must be reported before
+		// the next renewal), and a request sent on a connection the API
+		// server dropped could otherwise hang for tens of seconds, with
+		// every report queued behind it and the host counted out.
+		bctx, cancel := context.WithTimeout(ctx, a.reportWriteTimeout())
+		err := a.patchReports(bctx, b.reports, keys)
 		if apierrors.IsInvalid(err) && len(keys) > 1 {
 			// One report the API server refuses must not take the others
 			// down with it: each is written alone.
 			for _, k := range keys {
-				b.errs[k] = a.patchReports(ctx, b.reports, []string{k})
+				b.errs[k] = a.patchReports(bctx, b.reports, []string{k})
 			}
 		} else {
 			for _, k := range keys {
 				b.errs[k] = err
 			}
 		}
+		cancel()
 		st.mu.Lock()
 		if st.written == nil {
 			st.written = map[string]hav1alpha1.NodeServerStatus{}
@@ -184,4 +192,13 @@ func (a *Agent) patchReports(ctx context.Context, reports map[string]hav1alpha1.
 			}
 		}
 	})
+}
+
+// reportWriteTimeout bounds one HANode patch of reports: a renew interval
+// (5 s when none is set).
+func (a *Agent) reportWriteTimeout() time.Duration {
+	if a.Timing.Renew > 0 {
+		return a.Timing.Renew
+	}
+	return 5 * time.Second
 }
