@@ -147,3 +147,69 @@ func running(procs map[int]string, names ...string) bool {
 	}
 	return true
 }
+
+// panicEnv makes TestPanicsForTheReaper panic (it is skipped otherwise).
+const panicEnv = "HAMON_E2E_PANIC"
+
+// A test binary that panics runs neither its deferred code nor its signal
+// handler: its kube-apiserver and etcd would run on (found here two hours
+// after a bench run panicked). The reaper testenv starts beside the control
+// plane kills them once the binary is gone.
+func TestPanicked_LeavesNoControlPlaneBehind(t *testing.T) {
+	var out bytes.Buffer
+	child := exec.Command(os.Args[0], "-test.run", "^TestPanicsForTheReaper$", "-test.v")
+	child.Env = append(os.Environ(), panicEnv+"=1")
+	child.Stdout, child.Stderr = &out, &out
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	var procs map[int]string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		procs = descendants(child.Process.Pid)
+		if running(procs, "kube-apiserver", "etcd") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = child.Process.Kill()
+			t.Fatalf("the child's control plane did not start: %v\n%s", procs, out.String())
+		}
+	}
+	select {
+	case err := <-exited:
+		if !strings.Contains(out.String(), "panic: the reaper's test") {
+			t.Fatalf("the child did not panic (%v):\n%s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		_ = child.Process.Kill()
+		t.Fatalf("the child did not end\n%s", out.String())
+	}
+	var left []string
+	testenvEventually(t, 10*time.Second, func() bool {
+		left = left[:0]
+		for pid, id := range procs {
+			if identity(pid) == id && (strings.Contains(cmdline(pid), "kube-apiserver") || strings.Contains(cmdline(pid), "etcd")) {
+				left = append(left, strconv.Itoa(pid)+" "+cmdline(pid))
+			}
+		}
+		return len(left) == 0
+	})
+	if len(left) > 0 {
+		for _, l := range left {
+			if pid, err := strconv.Atoi(strings.Fields(l)[0]); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		t.Fatalf("the panicked run left its control plane behind: %v", left)
+	}
+}
+
+// TestPanicsForTheReaper is the child of TestPanicked_LeavesNoControlPlaneBehind.
+func TestPanicsForTheReaper(t *testing.T) {
+	if os.Getenv(panicEnv) == "" {
+		t.Skip("only as the child of TestPanicked_LeavesNoControlPlaneBehind")
+	}
+	time.Sleep(time.Second)
+	panic("the reaper's test")
+}

@@ -200,11 +200,15 @@ func stopOnInterrupt(e *Env) {
 // Main is a TestMain for packages whose tests use the control plane: it
 // starts it, stores it in *env, runs setup (may be nil), runs the tests,
 // stops it and exits. Interrupted (SIGINT, SIGTERM), it stops what the
-// tests started (OnInterrupt) and the control plane before it exits.
+// tests started (OnInterrupt) and the control plane before it exits; if
+// the binary dies without either (a panic, SIGKILL), a reaper process
+// kills the control plane (startReaper).
 func Main(m *testing.M, env **Env, setup func(*Env) error) {
+	reapIfAsked()
 	e, err := Start()
 	if err == nil {
 		stopOnInterrupt(e)
+		startReaper()
 	}
 	if err == nil && setup != nil {
 		if err = setup(e); err != nil {
